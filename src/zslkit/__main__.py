@@ -1,0 +1,5 @@
+import sys
+
+from zslkit.cli import main
+
+sys.exit(main())

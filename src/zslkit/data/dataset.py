@@ -1,0 +1,232 @@
+"""The one validated in-memory dataset type that every loader produces and every method consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from zslkit.errors import DataError
+
+SPLIT_NAMES = ("trainval", "train", "val", "test_seen", "test_unseen")
+REQUIRED_SPLITS = ("trainval", "test_seen", "test_unseen")
+
+
+@dataclass(frozen=True, eq=False)
+class ZSLDataset:
+    """Features, labels, class embeddings and the 0-based split index sets of one benchmark.
+
+    ``labels`` are global class ids, i.e. row indices of ``class_embeddings`` and ``class_names``.
+    ``train``/``val`` (the validation-class split of the seen classes) may be ``None`` when the source
+    has none; :func:`zslkit.protocol.selection.validation_view` then derives one and says so.
+    Construction validates everything; a failure raises :class:`DataError` naming ``source``.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    class_embeddings: np.ndarray
+    class_names: tuple[str, ...]
+    splits: dict[str, np.ndarray | None]
+    name: str = "dataset"
+    semantic_source: str = "att"
+    synthetic: bool = False
+    source: str = "<memory>"
+    split_sha256: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        checked = validate_arrays(self.features, self.labels, self.class_embeddings, self.class_names,
+                                  self.splits, source=self.source)
+        for key, value in checked.items():
+            object.__setattr__(self, key, value)
+
+    # ----- derived facts -------------------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        return int(self.class_embeddings.shape[0])
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.class_embeddings.shape[1])
+
+    @property
+    def seen_classes(self) -> np.ndarray:
+        """Sorted global ids of the classes with training (trainval) samples."""
+        return np.unique(self.labels[self.splits["trainval"]])
+
+    @property
+    def unseen_classes(self) -> np.ndarray:
+        """Sorted global ids of the classes of the test_unseen samples."""
+        return np.unique(self.labels[self.splits["test_unseen"]])
+
+    @property
+    def has_validation_split(self) -> bool:
+        return self.splits.get("train") is not None and self.splits.get("val") is not None
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(features, global labels) of one split."""
+        idx = self.splits.get(name)
+        if idx is None:
+            raise DataError(self.source, name, f"split '{name}' is not available in this dataset")
+        return self.features[idx], self.labels[idx]
+
+    def with_splits(self, **splits: np.ndarray | None) -> "ZSLDataset":
+        """A copy with some index sets replaced (validated again)."""
+        new = dict(self.splits)
+        new.update(splits)
+        return replace(self, splits=new)
+
+    def summary(self) -> dict:
+        """Plain-JSON facts about the dataset, for provenance and ``zslkit data info``."""
+        sizes = {k: (None if v is None else int(len(v))) for k, v in self.splits.items()}
+        out = {
+            "name": self.name,
+            "synthetic": bool(self.synthetic),
+            "source": self.source,
+            "semantic_source": self.semantic_source,
+            "num_samples": int(self.features.shape[0]),
+            "feature_dim": self.feature_dim,
+            "embedding_dim": self.embedding_dim,
+            "num_classes": self.num_classes,
+            "num_seen": int(len(self.seen_classes)),
+            "num_unseen": int(len(self.unseen_classes)),
+            "split_sizes": sizes,
+            "split_sha256": self.split_sha256,
+            "notes": list(self.notes),
+        }
+        if self.has_validation_split:
+            out["num_val_train_classes"] = int(len(np.unique(self.labels[self.splits["train"]])))
+            out["num_val_classes"] = int(len(np.unique(self.labels[self.splits["val"]])))
+        return out
+
+    def __repr__(self) -> str:
+        kind = "synthetic" if self.synthetic else "real"
+        return (f"ZSLDataset({self.name!r}, {kind}, N={self.features.shape[0]}, D={self.feature_dim}, "
+                f"C={self.num_classes} ({len(self.seen_classes)} seen / {len(self.unseen_classes)} unseen), "
+                f"semantic={self.semantic_source!r}, A={self.embedding_dim})")
+
+
+def _as_index(source: str, key: str, value, n: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+                                   or arr.dtype == bool):
+        raise DataError(source, key, f"index set must be integers, got dtype {arr.dtype}")
+    arr = arr.reshape(-1)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise DataError(source, key, "index set holds non-integer values")
+    arr = arr.astype(np.int64)
+    if arr.size == 0:
+        raise DataError(source, key, "split is empty")
+    if arr.min() < 0 or arr.max() >= n:
+        raise DataError(source, key,
+                        f"indices out of range: found [{arr.min()}, {arr.max()}] but there are {n} samples "
+                        f"(valid 0-based range 0..{n - 1})")
+    if np.unique(arr).size != arr.size:
+        raise DataError(source, key, f"{arr.size - np.unique(arr).size} duplicated indices")
+    return arr
+
+
+def validate_arrays(features, labels, class_embeddings, class_names, splits, *, source: str = "<memory>") -> dict:
+    """Check every invariant of a dataset; return the normalised arrays (float32 / int64 / tuple).
+
+    Raises :class:`DataError` naming ``source``, the offending key and the problem.
+    """
+    feats = np.asarray(features)
+    if feats.ndim != 2:
+        raise DataError(source, "features", f"expected a 2-D (samples x dims) array, got shape {feats.shape}")
+    if feats.shape[0] == 0 or feats.shape[1] == 0:
+        raise DataError(source, "features", f"empty feature matrix of shape {feats.shape}")
+    if not (np.issubdtype(feats.dtype, np.number) or feats.dtype == bool):
+        raise DataError(source, "features", f"features must be numeric, got dtype {feats.dtype}")
+    feats = np.ascontiguousarray(feats, dtype=np.float32)
+    if not np.all(np.isfinite(feats)):
+        bad = np.argwhere(~np.isfinite(feats))[0]
+        raise DataError(source, "features", f"NaN or inf values (first at row {bad[0]}, column {bad[1]})")
+    n = feats.shape[0]
+
+    emb = np.asarray(class_embeddings)
+    if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
+        raise DataError(source, "class_embeddings",
+                        f"expected a non-empty 2-D (classes x dims) array, got shape {emb.shape}")
+    if not (np.issubdtype(emb.dtype, np.number) or emb.dtype == bool):
+        raise DataError(source, "class_embeddings", f"embeddings must be numeric, got dtype {emb.dtype}")
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    if not np.all(np.isfinite(emb)):
+        bad = np.argwhere(~np.isfinite(emb))[0]
+        raise DataError(source, "class_embeddings", f"NaN or inf values (first at class {bad[0]}, dim {bad[1]})")
+    num_classes = emb.shape[0]
+
+    lab = np.asarray(labels)
+    if lab.dtype == object or not (np.issubdtype(lab.dtype, np.integer) or np.issubdtype(lab.dtype, np.floating)):
+        raise DataError(source, "labels", f"labels must be integers, got dtype {lab.dtype}")
+    lab = lab.reshape(-1)
+    if lab.shape[0] != n:
+        raise DataError(source, "labels", f"{lab.shape[0]} labels but {n} feature rows")
+    if np.issubdtype(lab.dtype, np.floating) and (not np.all(np.isfinite(lab)) or not np.all(lab == np.round(lab))):
+        raise DataError(source, "labels", "labels hold non-integer values")
+    lab = lab.astype(np.int64)
+    if lab.min() < 0 or lab.max() >= num_classes:
+        raise DataError(source, "labels",
+                        f"label ids span [{lab.min()}, {lab.max()}] but there are {num_classes} class embeddings "
+                        f"(expected 0-based ids 0..{num_classes - 1})")
+
+    names = tuple(str(x) for x in (class_names if class_names is not None else range(num_classes)))
+    if len(names) != num_classes:
+        raise DataError(source, "class_names", f"{len(names)} class names but {num_classes} class embeddings")
+
+    if not isinstance(splits, dict):
+        raise DataError(source, "splits", "splits must be a dict of name -> index array")
+    unknown = set(splits) - set(SPLIT_NAMES)
+    if unknown:
+        raise DataError(source, "splits", f"unknown split names {sorted(unknown)}; allowed: {list(SPLIT_NAMES)}")
+    checked: dict[str, np.ndarray | None] = {}
+    for key in SPLIT_NAMES:
+        value = splits.get(key)
+        if value is None:
+            if key in REQUIRED_SPLITS:
+                raise DataError(source, key, "required split is missing")
+            checked[key] = None
+            continue
+        checked[key] = _as_index(source, key, value, n)
+    if (checked["train"] is None) != (checked["val"] is None):
+        missing = "train" if checked["train"] is None else "val"
+        raise DataError(source, missing, "'train' and 'val' must be given together (or both left out)")
+
+    for a, b in (("trainval", "test_seen"), ("trainval", "test_unseen"), ("test_seen", "test_unseen")):
+        common = np.intersect1d(checked[a], checked[b])
+        if common.size:
+            raise DataError(source, b, f"{common.size} samples are in both '{a}' and '{b}' (e.g. index {common[0]})")
+
+    seen = np.unique(lab[checked["trainval"]])
+    unseen = np.unique(lab[checked["test_unseen"]])
+    leaked = np.intersect1d(seen, unseen)
+    if leaked.size:
+        raise DataError(source, "trainval",
+                        f"{leaked.size} unseen classes (test_unseen labels) have training samples in trainval, "
+                        f"e.g. class {leaked[0]} ({names[leaked[0]]!r})")
+    ts_classes = np.unique(lab[checked["test_seen"]])
+    stray = np.setdiff1d(ts_classes, seen)
+    if stray.size:
+        raise DataError(source, "test_seen",
+                        f"{stray.size} test_seen classes have no trainval samples, e.g. class {stray[0]} "
+                        f"({names[stray[0]]!r})")
+    if checked["train"] is not None:
+        common = np.intersect1d(checked["train"], checked["val"])
+        if common.size:
+            raise DataError(source, "val", f"{common.size} samples are in both 'train' and 'val'")
+        tr_cls = np.unique(lab[checked["train"]])
+        va_cls = np.unique(lab[checked["val"]])
+        both = np.intersect1d(tr_cls, va_cls)
+        if both.size:
+            raise DataError(source, "val", f"{both.size} classes appear in both 'train' and 'val'; the validation "
+                            f"split must be by class (e.g. class {both[0]})")
+        outside = np.setdiff1d(np.concatenate([tr_cls, va_cls]), seen)
+        if outside.size:
+            raise DataError(source, "val", f"{outside.size} train/val classes are not seen classes, e.g. class "
+                            f"{outside[0]} ({names[outside[0]]!r}); train/val must split the seen classes")
+    return {"features": feats, "labels": lab, "class_embeddings": emb, "class_names": names, "splits": checked}

@@ -1,0 +1,37 @@
+"""The project's own exceptions: every user-facing failure is one of these, with a clear message."""
+
+from __future__ import annotations
+
+
+class ZslkitError(Exception):
+    """Base class of every error zslkit raises on purpose."""
+
+
+class DataError(ZslkitError):
+    """A data file or in-memory dataset is missing, malformed or inconsistent.
+
+    The message always names the file (or ``<memory>``), the key and the problem.
+    """
+
+    def __init__(self, file: str | None, key: str | None, problem: str):
+        self.file = str(file) if file is not None else "<memory>"
+        self.key = key
+        self.problem = problem
+        where = self.file if key is None else f"{self.file}: key '{key}'"
+        super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(ZslkitError):
+    """A configuration value, preset, method name or command-line option is invalid."""
+
+
+class NotFittedError(ZslkitError):
+    """An estimator was used before ``fit`` (or ``load``)."""
+
+
+class TrainingDivergedError(ZslkitError):
+    """Training produced NaN/inf or an exploding loss; the message says what and where."""
+
+
+class RunDirError(ZslkitError):
+    """A run directory is missing, incomplete, locked or would be overwritten."""

@@ -1,0 +1,309 @@
+"""The estimator API every ZSL method implements (scikit-learn style, class embeddings as inputs).
+
+A method is fitted on seen-class samples ``X`` with labels ``y`` that index the rows of
+``class_embeddings`` (one row per seen class). At prediction time it scores samples against any
+candidate classes described by their embeddings, so new classes can be named at inference time:
+
+    model = get_method("eszsl")(seed=0).fit(X_seen, y_seen, E_seen)
+    labels = model.predict(X_test, E_candidates)          # indices into E_candidates
+
+``seen_labels`` (optional, one entry per candidate) says which candidates are training classes (their
+``y`` value) and which are new (-1); methods that keep learned seen-class classifiers or real seen
+features (CVC-ZSL's "learned" GZSL mode, cycle-WGAN's ``merge``) use it, the others ignore it.
+
+Subclasses define ``name``, ``config_class`` (a dataclass of hyperparameters), ``_fit``,
+``build_classifier``, ``state_dict`` / ``load_state_dict``; the base class handles input checks,
+configuration overrides, devices, seeding and checkpoint files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from zslkit.errors import ConfigError, DataError, NotFittedError
+from zslkit.runtime import resolve_device
+
+CHECKPOINT_FORMAT = "zslkit-checkpoint"
+CHECKPOINT_VERSION = 1
+
+# monitor(epoch, model) is called by ``fit`` at every evaluation point (every ``eval_every`` epochs and
+# after the last epoch). It returns the metrics it computed (shown in progress bars) or None.
+Monitor = Callable[[int, "ZSLMethod"], "dict | None"]
+
+
+class CandidateClassifier(ABC):
+    """A classifier over a fixed list of candidate classes, built by ``ZSLMethod.build_classifier``."""
+
+    @abstractmethod
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """(N x K) float32 scores (logits) of the samples against the K candidates."""
+
+
+def check_matrix(X, name: str, *, dim: int | None = None, dim_name: str = "dimension") -> np.ndarray:
+    """A finite, non-empty 2-D float32 array, or a DataError saying what is wrong with ``name``."""
+    arr = np.asarray(X)
+    if arr.ndim == 1 and dim is not None and arr.shape[0] == dim:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise DataError(None, name, f"expected a non-empty 2-D array, got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(None, name, f"expected numbers, got dtype {arr.dtype}")
+    if dim is not None and arr.shape[1] != dim:
+        raise DataError(None, name, f"{dim_name} mismatch: got {arr.shape[1]} columns, the model expects {dim}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise DataError(None, name, "contains NaN or inf values")
+    return arr
+
+
+def check_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
+    arr = np.asarray(y).reshape(-1)
+    if arr.shape[0] != n:
+        raise DataError(None, name, f"{arr.shape[0]} labels for {n} samples")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise DataError(None, name, f"labels must be integers, got dtype {arr.dtype}")
+    if arr.min() < 0 or arr.max() >= num_classes:
+        raise DataError(None, name, f"labels must index the {num_classes} class embeddings (0..{num_classes - 1}); "
+                        f"got range [{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64)
+
+
+def make_config(config_class: type, config: Any = None, overrides: dict | None = None):
+    """Build a config dataclass from None / a dataclass / a dict, then apply ``overrides`` by name."""
+    if config is None:
+        cfg = config_class()
+    elif isinstance(config, config_class):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = apply_overrides(config_class(), config, source="config")
+    else:
+        raise ConfigError(f"config must be a {config_class.__name__} or a dict, got {type(config).__name__}")
+    return apply_overrides(cfg, overrides or {}, source="override")
+
+
+def apply_overrides(cfg, overrides: dict, *, source: str = "override"):
+    """A copy of dataclass ``cfg`` with ``overrides`` applied; unknown names get close matches."""
+    import difflib
+
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    changes = {}
+    for key, value in overrides.items():
+        key = key.replace("-", "_")
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(fields))}"
+            raise ConfigError(f"{source}: {type(cfg).__name__} has no setting {key!r}{hint}")
+        current = getattr(cfg, key)
+        changes[key] = _coerce(value, current, key, source)
+    return dataclasses.replace(cfg, **changes)
+
+
+def _coerce(value, current, key: str, source: str):
+    """Convert a (possibly string) value to the type of the current value."""
+    if value is None or current is None:
+        return value
+    try:
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if isinstance(current, int):
+            f = float(value)
+            if f != int(f):
+                raise ValueError(value)
+            return int(f)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            return tuple(_coerce(v, current[0], key, source) if current else v for v in value)
+        if isinstance(current, str):
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {key}={value!r} is not a valid {type(current).__name__}") from None
+    return value
+
+
+class ZSLMethod(ABC):
+    """Base class of all methods; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type]
+    settings: ClassVar[tuple[str, ...]] = ("inductive",)
+    # the config field that counts training epochs; validation selection chooses it (None: no epochs)
+    epochs_field: ClassVar[str | None] = "epochs"
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: Any = None, *, seed: int = 0, device: str | torch.device = "auto",
+                 progress: bool = False, **overrides):
+        self.config = make_config(self.config_class, config, overrides)
+        self.seed = int(seed)
+        self.device = resolve_device(device)
+        self.progress = bool(progress)
+        self.fitted_ = False
+
+    # ----- training --------------------------------------------------------------------------------
+    def fit(self, X, y, class_embeddings, *, unlabeled=None, unlabeled_embeddings=None,
+            monitor: Monitor | None = None) -> "ZSLMethod":
+        """Fit on seen samples ``X`` with labels ``y`` indexing the rows of ``class_embeddings``.
+
+        ``unlabeled`` / ``unlabeled_embeddings``: unlabeled features of the unseen classes and those
+        classes' embeddings, used by transductive methods only.
+        """
+        E = check_matrix(class_embeddings, "class_embeddings")
+        Xc = check_matrix(X, "X")
+        yc = check_labels(y, Xc.shape[0], E.shape[0])
+        U = EU = None
+        if unlabeled is not None:
+            U = check_matrix(unlabeled, "unlabeled", dim=Xc.shape[1], dim_name="feature dimension")
+            if unlabeled_embeddings is None:
+                raise DataError(None, "unlabeled_embeddings", "unlabeled features need the embeddings of their "
+                                "candidate classes")
+            EU = check_matrix(unlabeled_embeddings, "unlabeled_embeddings", dim=E.shape[1],
+                              dim_name="embedding dimension")
+        self.feature_dim_ = Xc.shape[1]
+        self.embedding_dim_ = E.shape[1]
+        self.num_train_classes_ = E.shape[0]
+        self._fit(Xc, yc, E, unlabeled=U, unlabeled_embeddings=EU, monitor=monitor)
+        self.fitted_ = True
+        return self
+
+    @abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, class_embeddings: np.ndarray, *, unlabeled, unlabeled_embeddings,
+             monitor: Monitor | None) -> None:
+        """Train; call ``monitor(epoch, self)`` at evaluation points when given."""
+
+    # ----- prediction ------------------------------------------------------------------------------
+    @abstractmethod
+    def _build_classifier(self, candidate_embeddings: np.ndarray, seen_labels: np.ndarray | None
+                          ) -> CandidateClassifier:
+        """The classifier over the given candidates (inputs already checked)."""
+
+    def build_classifier(self, candidate_embeddings, seen_labels=None) -> CandidateClassifier:
+        """A classifier over candidate classes given by their embeddings (reuse it for many batches)."""
+        self._check_fitted()
+        E = check_matrix(candidate_embeddings, "candidate_embeddings", dim=self.embedding_dim_,
+                         dim_name="embedding dimension")
+        if seen_labels is not None:
+            seen_labels = np.asarray(seen_labels, dtype=np.int64).reshape(-1)
+            if seen_labels.shape[0] != E.shape[0]:
+                raise DataError(None, "seen_labels", f"{seen_labels.shape[0]} entries for {E.shape[0]} candidates")
+            if seen_labels.max() >= self.num_train_classes_ or seen_labels.min() < -1:
+                raise DataError(None, "seen_labels", f"entries must be -1 (new class) or a training label "
+                                f"0..{self.num_train_classes_ - 1}")
+        return self._build_classifier(E, seen_labels)
+
+    def decision_function(self, X, candidate_embeddings, seen_labels=None) -> np.ndarray:
+        clf = self.build_classifier(candidate_embeddings, seen_labels)
+        return clf.decision_function(self.check_features(X))
+
+    def predict_proba(self, X, candidate_embeddings, seen_labels=None) -> np.ndarray:
+        scores = torch.from_numpy(self.decision_function(X, candidate_embeddings, seen_labels))
+        return torch.softmax(scores.double(), dim=1).numpy()
+
+    def predict(self, X, candidate_embeddings, seen_labels=None) -> np.ndarray:
+        """Index (into ``candidate_embeddings``) of the best candidate for each sample."""
+        return np.argmax(self.decision_function(X, candidate_embeddings, seen_labels), axis=1)
+
+    def score(self, X, y, candidate_embeddings, seen_labels=None) -> float:
+        """Per-class mean top-1 accuracy of ``predict`` against ``y`` (indices into the candidates)."""
+        from zslkit.protocol.metrics import per_class_accuracy
+
+        return per_class_accuracy(y, self.predict(X, candidate_embeddings, seen_labels))
+
+    def check_features(self, X) -> np.ndarray:
+        self._check_fitted()
+        return check_matrix(X, "features", dim=self.feature_dim_, dim_name="feature dimension")
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit() or load a checkpoint")
+
+    # ----- persistence -----------------------------------------------------------------------------
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """The learned state (tensors on CPU, arrays, numbers) that rebuilds the model with the config."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned (the config is already set)."""
+
+    def checkpoint(self, extra: dict | None = None) -> dict:
+        self._check_fitted()
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "method": self.name,
+            "config": dataclasses.asdict(self.config),
+            "seed": self.seed,
+            "dims": {"feature_dim": self.feature_dim_, "embedding_dim": self.embedding_dim_,
+                     "num_train_classes": self.num_train_classes_},
+            "state": self.state_dict(),
+            "extra": extra or {},
+        }
+
+    def save(self, path: str | Path, extra: dict | None = None) -> Path:
+        """Write a self-contained checkpoint atomically (temporary file + rename)."""
+        from zslkit.runs import atomic_torch_save
+
+        return atomic_torch_save(self.checkpoint(extra), Path(path))
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, device: str | torch.device = "auto") -> "ZSLMethod":
+        from zslkit.methods.registry import get_method
+
+        method_cls = get_method(ckpt["method"]) if cls is ZSLMethod else cls
+        model = method_cls(ckpt["config"], seed=ckpt.get("seed", 0), device=device)
+        dims = ckpt["dims"]
+        model.feature_dim_ = int(dims["feature_dim"])
+        model.embedding_dim_ = int(dims["embedding_dim"])
+        model.num_train_classes_ = int(dims["num_train_classes"])
+        model.load_state_dict(ckpt["state"])
+        model.fitted_ = True
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto") -> "ZSLMethod":
+        """Rebuild a fitted model from a checkpoint file alone."""
+        return cls.from_checkpoint(read_checkpoint(path), device=device)
+
+    # ----- presets and selection -------------------------------------------------------------------
+    @classmethod
+    def default_config(cls, dataset=None, setting: str = "inductive"):
+        """The hyperparameters for ``dataset`` (a ZSLDataset): its preset if one exists, else defaults
+        scaled to its size. Subclasses override; the base returns the dataclass defaults."""
+        return cls.config_class()
+
+    @classmethod
+    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        """Override dicts tried during validation selection (the first is usually ``{}``)."""
+        return [{}]
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load and sanity-check a checkpoint file; clear errors for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "checkpoint file not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise DataError(path, None, f"cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise DataError(path, "format", "not a zslkit checkpoint")
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise DataError(path, "version", f"checkpoint version {ckpt.get('version')} is not supported "
+                        f"(this zslkit reads version {CHECKPOINT_VERSION})")
+    return ckpt

@@ -1,0 +1,77 @@
+"""ESZSL: "An embarrassingly simple approach to zero-shot learning" (Romera-Paredes and Torr, ICML 2015).
+
+A bilinear compatibility x^T V a between a visual feature x and a class embedding a, with the closed
+form V = (X^T X + g I)^-1 X^T Y E (E^T E + l I)^-1, where Y is the {-1, 1} label matrix of the seen
+training samples and E the seen-class embeddings. Regularisers g = 10^gamma_exp and l = 10^lambda_exp
+are chosen on the validation classes over the grid in ``search_space``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from zslkit.methods.base import CandidateClassifier, ZSLMethod
+from zslkit.methods.registry import register
+
+
+@dataclass
+class ESZSLConfig:
+    gamma_exp: float = 0.0  # feature-side ridge: 10**gamma_exp
+    lambda_exp: float = 0.0  # embedding-side ridge: 10**lambda_exp
+    normalize_features: bool = True  # L2-normalise visual features before fitting and scoring
+    grid: tuple = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0)  # exponents tried during validation selection
+
+
+class _BilinearClassifier(CandidateClassifier):
+    def __init__(self, model: "ESZSL", candidate_embeddings: np.ndarray):
+        self.model = model
+        E = torch.as_tensor(candidate_embeddings, dtype=torch.float64, device=model.device)
+        self.projection = (model.V_ @ E.T).to(torch.float32)  # D x K
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(X, device=self.model.device)
+        if self.model.config.normalize_features:
+            x = torch.nn.functional.normalize(x, dim=1)
+        return (x @ self.projection).cpu().numpy()
+
+
+@register
+class ESZSL(ZSLMethod):
+    name = "eszsl"
+    config_class = ESZSLConfig
+    epochs_field = None
+    description = "ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear compatibility"
+
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:
+        dev = self.device
+        x = torch.as_tensor(X, dtype=torch.float64, device=dev)
+        if self.config.normalize_features:
+            x = torch.nn.functional.normalize(x, dim=1)
+        E = torch.as_tensor(class_embeddings, dtype=torch.float64, device=dev)
+        Y = -torch.ones(x.shape[0], E.shape[0], dtype=torch.float64, device=dev)
+        Y[torch.arange(x.shape[0], device=dev), torch.as_tensor(y, device=dev)] = 1.0
+        d, a = x.shape[1], E.shape[1]
+        left = x.T @ x + (10.0 ** self.config.gamma_exp) * torch.eye(d, dtype=torch.float64, device=dev)
+        right = E.T @ E + (10.0 ** self.config.lambda_exp) * torch.eye(a, dtype=torch.float64, device=dev)
+        middle = x.T @ Y @ E  # D x A
+        V = torch.linalg.solve(left, middle)
+        self.V_ = torch.linalg.solve(right.T, V.T).T  # V (E^T E + l I)^-1
+        if monitor is not None:
+            self.fitted_ = True
+            monitor(0, self)
+
+    def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
+        return _BilinearClassifier(self, candidate_embeddings)
+
+    def state_dict(self) -> dict:
+        return {"V": self.V_.detach().cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.V_ = state["V"].to(self.device, torch.float64)
+
+    @classmethod
+    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        return [{"gamma_exp": g, "lambda_exp": lam} for g in config.grid for lam in config.grid]
