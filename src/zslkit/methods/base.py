@@ -185,6 +185,13 @@ class ZSLMethod(ABC):
              monitor: Monitor | None) -> None:
         """Train; call ``monitor(epoch, self)`` at evaluation points when given."""
 
+    def _call_monitor(self, monitor: Monitor | None, epoch: int) -> dict | None:
+        """Call ``monitor(epoch, self)`` if given (the model counts as fitted from here on)."""
+        if monitor is None:
+            return None
+        self.fitted_ = True
+        return monitor(epoch, self)
+
     # ----- prediction ------------------------------------------------------------------------------
     @abstractmethod
     def _build_classifier(self, candidate_embeddings: np.ndarray, seen_labels: np.ndarray | None

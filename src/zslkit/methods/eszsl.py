@@ -59,9 +59,7 @@ class ESZSL(ZSLMethod):
         middle = x.T @ Y @ E  # D x A
         V = torch.linalg.solve(left, middle)
         self.V_ = torch.linalg.solve(right.T, V.T).T  # V (E^T E + l I)^-1
-        if monitor is not None:
-            self.fitted_ = True
-            monitor(0, self)
+        self._call_monitor(monitor, 0)
 
     def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
         return _BilinearClassifier(self, candidate_embeddings)

@@ -4,6 +4,7 @@ File format::
 
     <preset name>:                # a dataset name (AWA1, CUB, synthetic-awa1, ...) or "default"
       setting: inductive          # or transductive (optional, default inductive)
+      variant: f-clswgan          # optional: the method variant the entry is for
       source: "where these numbers were read (paper / reference code file @ commit / chosen on val)"
       params: {ways: 16, shots: 4, ...}   # fields of the method's config dataclass
 
@@ -29,6 +30,7 @@ class Preset:
     setting: str
     source: str
     params: dict
+    variant: str | None = None
 
 
 def _load_file(method: str) -> dict:
@@ -53,13 +55,15 @@ def list_presets(method: str) -> list[Preset]:
             raise ConfigError(f"presets/{method}: entry {key!r} needs 'source' and 'params'")
         name = entry.get("dataset", key.split("/")[0])
         out.append(Preset(method=method, name=str(name), setting=str(entry.get("setting", "inductive")),
-                          source=str(entry["source"]), params=dict(entry["params"] or {})))
+                          source=str(entry["source"]), params=dict(entry["params"] or {}),
+                          variant=entry.get("variant")))
     return out
 
 
-def find_preset(method: str, dataset_name: str | None, setting: str = "inductive") -> Preset | None:
-    """The preset for (method, dataset, setting), else the method's "default" entry, else None."""
-    presets = [p for p in list_presets(method) if p.setting == setting]
+def find_preset(method: str, dataset_name: str | None, setting: str = "inductive",
+                variant: str | None = None) -> Preset | None:
+    """The preset for (method, dataset, setting[, variant]), else the method's "default" entry, else None."""
+    presets = [p for p in list_presets(method) if p.setting == setting and p.variant == variant]
     if dataset_name:
         for p in presets:
             if p.name.lower() == dataset_name.lower():
