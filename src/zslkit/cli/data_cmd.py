@@ -1,0 +1,154 @@
+"""``zslkit data info | convert | download``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from zslkit.errors import DataError
+
+#: the invariants ZSLDataset checks on construction (zslkit.data.dataset.validate_arrays), in order
+CHECKS = (
+    ("features", "features form a non-empty 2-D numeric matrix with no NaN/inf"),
+    ("class_embeddings", "class embeddings form a non-empty 2-D numeric matrix with no NaN/inf"),
+    ("labels", "one integer label per feature row, each a valid class id"),
+    ("class_names", "one class name per class embedding"),
+    ("splits", "split index sets are integers, in range, non-empty, without duplicates"),
+    ("train/val", "train and val are given together (or both absent)"),
+    ("disjoint", "trainval, test_seen and test_unseen are pairwise disjoint"),
+    ("no leak", "no unseen (test_unseen) class has trainval samples"),
+    ("test_seen", "every test_seen class has trainval samples"),
+    ("validation", "train/val are disjoint, split by class, and cover only seen classes"),
+)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("data", help="inspect, convert and download datasets",
+                              description="Inspect, convert and download ZSL datasets (xlsa17, DEM, cycle-WGAN h5, "
+                                          "npz). See docs/data.md.")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+
+    info = sub.add_parser("info", help="summary and validation checks of a dataset folder/file or preset")
+    info.add_argument("path", metavar="PATH", help="dataset folder or file, or a synthetic preset name")
+    info.add_argument("--semantic", default=None,
+                      help="semantic source: att | original_att | binary_att | sent (default: the layout's)")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(func=_info)
+
+    conv = sub.add_parser("convert", help="convert a dataset to another layout")
+    conv.add_argument("src", metavar="SRC", help="dataset folder or file (or a preset name)")
+    conv.add_argument("--to", required=True, choices=["xlsa17", "dem", "cyclewgan-h5", "npz"], help="target layout")
+    conv.add_argument("--out", required=True, metavar="DST", help="output folder (npz: a .npz file or a folder)")
+    conv.add_argument("--semantic", default=None, help="semantic source to read from SRC")
+    conv.add_argument("--mat-version", default="5", choices=["5", "7.3"],
+                      help="MAT-file version for the xlsa17/dem layouts (default 5)")
+    conv.set_defaults(func=_convert)
+
+    dl = sub.add_parser("download", help="download and unpack a public benchmark archive")
+    dl.add_argument("name", metavar="NAME", help="xlsa17 (or AWA1, AWA2, CUB, SUN, APY: all are in xlsa17.zip)")
+    dl.add_argument("--to", required=True, metavar="DIR", help="target folder")
+    dl.add_argument("--url", default=None, help="download from this URL instead of the built-in one")
+    dl.add_argument("--sha256", default=None, metavar="HEX", help="expected sha256 of the archive")
+    dl.add_argument("--no-extract", action="store_true", help="keep the archive, do not unpack it")
+    dl.add_argument("--quiet", action="store_true", help="no progress bar")
+    dl.set_defaults(func=_download)
+
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _open(spec: str, semantic: str | None):
+    """(dataset, layout) for a path, or for a preset name via zslkit.data.catalog when available."""
+    path = Path(spec)
+    if path.exists():
+        from zslkit.data.layouts import detect_layout, load_from_root
+
+        layout = detect_layout(path)
+        return load_from_root(path, semantic=semantic), layout
+    try:
+        from zslkit.data.catalog import open_dataset
+    except ImportError:
+        raise DataError(spec, None, "no such file or folder (and preset names are not available: "
+                                    "zslkit.data.catalog is missing)") from None
+    ds = open_dataset(spec, semantic=semantic)
+    return ds, ("synthetic" if ds.synthetic else "catalog")
+
+
+def _fmt_splits(sizes: dict) -> str:
+    return " | ".join(f"{k} {'-' if v is None else v}" for k, v in sizes.items())
+
+
+def _info(args) -> int:
+    layout = None
+    try:
+        try:
+            from zslkit.data.layouts import detect_layout
+
+            layout = detect_layout(args.path) if Path(args.path).exists() else None
+        except DataError:
+            layout = None
+        ds, layout = _open(args.path, args.semantic)
+    except DataError as exc:
+        result = {"path": args.path, "layout": layout, "ok": False, "error": str(exc),
+                  "error_file": exc.file, "error_key": exc.key}
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(f"path     {args.path}")
+            print(f"layout   {layout or '(not detected)'}")
+            print("checks   FAILED")
+            print(f"  error: {exc}")
+        return 2
+    summary = ds.summary()
+    checks = [{"check": name, "description": desc, "passed": True} for name, desc in CHECKS]
+    if args.json:
+        out = {"path": args.path, "layout": layout, "ok": True, **summary, "checks": checks}
+        print(json.dumps(out, indent=2))
+        return 0
+    rows = [
+        ("layout", layout),
+        ("name", summary["name"]),
+        ("kind", "synthetic" if summary["synthetic"] else "real"),
+        ("classes", f"{summary['num_classes']} ({summary['num_seen']} seen / {summary['num_unseen']} unseen)"),
+        ("samples", summary["num_samples"]),
+        ("split sizes", _fmt_splits(summary["split_sizes"])),
+        ("validation", (f"{summary['num_val_train_classes']} train / {summary['num_val_classes']} val classes"
+                        if "num_val_classes" in summary else "none (derived from seen classes when needed)")),
+        ("feature dim", summary["feature_dim"]),
+        ("embedding", f"{summary['semantic_source']}, {summary['embedding_dim']}-d"),
+        ("split sha256", summary["split_sha256"] or "-"),
+        ("source", summary["source"]),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print("notes" if summary["notes"] else "notes         -")
+    for note in summary["notes"]:
+        print(f"  - {note}")
+    print("checks")
+    for c in checks:
+        print(f"  [passed] {c['check']}: {c['description']}")
+    return 0
+
+
+def _convert(args) -> int:
+    from zslkit.data.layouts import write_layout
+
+    ds, layout = _open(args.src, args.semantic)
+    out = write_layout(ds, args.to, args.out, version=args.mat_version)
+    print(f"read {args.src} ({layout}): {ds!r}")
+    print(f"wrote {args.to} layout to {out}")
+    return 0
+
+
+def _download(args) -> int:
+    from zslkit.data.download import download
+
+    res = download(args.name, args.to, url=args.url, sha256=args.sha256, progress=not args.quiet,
+                   extract=not args.no_extract)
+    print(f"downloaded {res['url']}")
+    print(f"archive   {res['archive']}")
+    print(f"sha256    {res['sha256']} ({'verified' if res['verified'] else 'no expected checksum known; recorded'})")
+    if res["extracted_to"]:
+        print(f"extracted {res['members']} entries into {res['extracted_to']}")
+    return 0
