@@ -163,7 +163,6 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
             names = [f"class_{i:03d}" for i in range(ids.size)]
             notes.append(f"{knn_path.name} has no openset/labels; classes named class_000...")
         source = f"{data_path} + {knn_path}"
-        sha_file = knn_path
     else:
         if any(e is None for e in sample_emb):
             raise DataError(str(knn_path), "openset/data", "knn.h5 not found and data.h5 has no A/continuous to "
@@ -175,7 +174,6 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
         names = [f"class_{i:03d}" for i in range(num_classes)]
         notes.append("knn.h5 not found: class embeddings rebuilt from the per-image A/continuous rows")
         source = str(data_path)
-        sha_file = data_path
 
     if "train" in extra and "val" in extra:
         pool = np.concatenate([splits["trainval"], splits["test_seen"]])
@@ -198,8 +196,7 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
     for s in ("trainval", "train", "val", "test_seen", "test_unseen"):
         if splits.get(s) is not None:
             digest.update(s.encode() + np.asarray(splits[s], np.int64).tobytes() + lab[splits[s]].tobytes())
-    notes.append(f"split_sha256 is the sha256 of the split index/label arrays (cycle-WGAN files hold no split file;"
-                 f" {sha_file.name} bytes are not used)")
+    notes.append("split_sha256 is the sha256 of the split index/label arrays (this layout has no split file)")
     try:
         return ZSLDataset(features=features, labels=lab, class_embeddings=emb, class_names=tuple(names),
                           splits=splits, name=ds_name, semantic_source=semantic, synthetic=False, source=source,
