@@ -112,7 +112,7 @@ def _accuracy_at(gammas, crit, right_if_seen, right_if_unseen, weight) -> np.nda
     # sum of delta over samples with crit > g  ==  total - cumsum up to searchsorted(crit, g, 'right')
     tail = np.concatenate([[0.0], np.cumsum(delta)])
     k = np.searchsorted(crit, gammas, side="right")
-    return base + (tail[-1] - tail[k])
+    return np.clip(base + (tail[-1] - tail[k]), 0.0, 1.0)
 
 
 def seen_unseen_curve(scores_seen_test, y_seen_test, scores_unseen_test, y_unseen_test, classes, seen_mask,

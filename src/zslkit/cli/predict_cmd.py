@@ -1,0 +1,67 @@
+"""``zslkit predict RUN_DIR --features F --classes EMBEDDINGS``: classify features among any classes."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("predict", help="predict classes (described by embeddings) for new features",
+                       description="Score features against candidate classes given by their embeddings "
+                                   "(one row per class); new classes need no retraining.")
+    p.add_argument("run_dir")
+    p.add_argument("--features", required=True, help="N x D matrix (.npy, .npz, .csv, .txt, .mat)")
+    p.add_argument("--features-key", help="array name inside a .npz/.mat features file")
+    p.add_argument("--classes", required=True, help="K x A class embeddings (.npy, .npz, .csv, .txt, .mat)")
+    p.add_argument("--classes-key", help="array name inside a .npz/.mat embeddings file")
+    p.add_argument("--class-names", help="text file with one name per class (default class_0..)")
+    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--out", help="CSV file to write (default: standard output)")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from zslkit.data.arrays import read_matrix, read_names
+    from zslkit.errors import ConfigError, DataError
+    from zslkit.methods.base import ZSLMethod
+
+    run_dir = Path(args.run_dir)
+    model = ZSLMethod.load(run_dir / "model.pt", device=args.device)
+    X = read_matrix(args.features, args.features_key)
+    E = read_matrix(args.classes, args.classes_key)
+    if X.shape[1] != model.feature_dim_:
+        raise DataError(args.features, args.features_key, f"features have {X.shape[1]} columns; the model in "
+                        f"{run_dir} was trained on {model.feature_dim_}-d features")
+    if E.shape[1] != model.embedding_dim_:
+        raise DataError(args.classes, args.classes_key, f"class embeddings have {E.shape[1]} columns; the model "
+                        f"in {run_dir} expects {model.embedding_dim_}-d embeddings")
+    names = read_names(args.class_names) if args.class_names else [f"class_{i}" for i in range(E.shape[0])]
+    if len(names) != E.shape[0]:
+        raise DataError(args.class_names, None, f"{len(names)} names for {E.shape[0]} class embeddings")
+    if not 1 <= args.top_k <= E.shape[0]:
+        raise ConfigError(f"--top-k must be between 1 and the number of classes ({E.shape[0]})")
+    proba = model.predict_proba(X, E)
+    order = np.argsort(-proba, axis=1)[:, :args.top_k]
+    fh = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        w = csv.writer(fh)
+        header = ["index"]
+        for k in range(args.top_k):
+            header += [f"class_{k + 1}", f"name_{k + 1}", f"probability_{k + 1}"]
+        w.writerow(header)
+        for i in range(X.shape[0]):
+            row = [i]
+            for j in order[i]:
+                row += [int(j), names[j], f"{proba[i, j]:.6f}"]
+            w.writerow(row)
+    finally:
+        if args.out:
+            fh.close()
+    if args.out:
+        print(f"wrote {X.shape[0]} predictions over {E.shape[0]} classes to {args.out}")
+    return 0

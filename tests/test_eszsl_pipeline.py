@@ -1,0 +1,86 @@
+"""ESZSL end to end through the protocol: selection modes, labels, determinism, save/load."""
+
+import numpy as np
+import pytest
+
+from zslkit.data.synthetic import make_synthetic
+from zslkit.errors import ConfigError, DataError, NotFittedError
+from zslkit.methods import ZSLMethod, get_method
+from zslkit.pipeline import run_protocol
+from zslkit.protocol.selection import validation_view
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return make_synthetic("synthetic-tiny", 0)
+
+
+def test_validation_view_uses_no_test_sample(tiny):
+    view = validation_view(tiny)
+    test = np.concatenate([tiny.splits["test_seen"], tiny.splits["test_unseen"]])
+    for name in ("trainval", "test_seen", "test_unseen"):
+        assert not np.intersect1d(view.splits[name], test).size
+    # the view's unseen classes are the dataset's validation classes
+    assert set(view.unseen_classes) == set(np.unique(tiny.labels[tiny.splits["val"]]))
+    assert not set(view.unseen_classes) & set(view.seen_classes)
+
+
+def test_validation_view_derives_classes_when_no_split(tiny):
+    bare = tiny.with_splits(train=None, val=None)
+    view = validation_view(bare)
+    assert "DERIVED" in view.notes[-1]
+    assert len(view.unseen_classes) == round(0.2 * len(tiny.seen_classes))
+
+
+def test_eszsl_well_above_chance_and_labelled(tiny):
+    res = run_protocol(get_method("eszsl"), tiny, selection="validation", device="cpu")
+    m = res.metrics
+    chance = 1.0 / len(tiny.unseen_classes)
+    assert m["zsl_t1"] > 1.5 * chance
+    assert m["gzsl_h"] > 0.1
+    for key in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "gzsl_cs_h", "ausuc"):
+        assert 0.0 <= m[key] <= 1.0
+    assert m["selection"]["mode"] == "validation" and m["synthetic"] is True
+    assert set(m["selection"]["chosen"]) == {"gamma_exp", "lambda_exp"}
+    assert len(res.history) == 36
+
+
+def test_oracle_is_labelled_and_not_worse_on_test(tiny):
+    cfg = {"grid": (-1.0, 0.0, 1.0)}
+    val = run_protocol(get_method("eszsl"), tiny, config=cfg, selection="validation", device="cpu").metrics
+    orc = run_protocol(get_method("eszsl"), tiny, config=cfg, selection="oracle", device="cpu").metrics
+    assert "ORACLE" in orc["selection"]["description"]
+    assert orc["gzsl_h"] >= val["gzsl_h"] - 1e-12
+
+
+def test_same_seed_same_metrics_and_save_load(tiny, tmp_path):
+    a = run_protocol(get_method("eszsl"), tiny, selection="fixed", device="cpu")
+    b = run_protocol(get_method("eszsl"), tiny, selection="fixed", device="cpu")
+    assert a.metrics == b.metrics
+    path = a.model.save(tmp_path / "m.pt")
+    loaded = ZSLMethod.load(path, device="cpu")
+    X = tiny.features[:50]
+    E = tiny.class_embeddings
+    assert np.array_equal(a.model.predict(X, E), loaded.predict(X, E))
+    assert np.allclose(a.model.predict_proba(X, E).sum(1), 1.0)
+
+
+def test_estimator_errors(tiny):
+    model = get_method("eszsl")(device="cpu")
+    with pytest.raises(NotFittedError):
+        model.predict(tiny.features[:3], tiny.class_embeddings)
+    X, y = tiny.split("trainval")
+    model.fit(X, np.searchsorted(tiny.seen_classes, y), tiny.class_embeddings[tiny.seen_classes])
+    with pytest.raises(DataError, match="embedding dimension mismatch"):
+        model.predict(X[:3], np.ones((4, tiny.embedding_dim + 1)))
+    with pytest.raises(DataError, match="feature dimension mismatch"):
+        model.predict(np.ones((2, 3)), tiny.class_embeddings)
+    with pytest.raises(ConfigError, match="did you mean gamma_exp"):
+        get_method("eszsl")(gama_exp=1)
+    with pytest.raises(ConfigError, match="Did you mean: eszsl"):
+        get_method("esszl")
+
+
+def test_unsupported_setting_is_rejected(tiny):
+    with pytest.raises(ConfigError, match="transductive"):
+        run_protocol(get_method("eszsl"), tiny, setting="transductive")
