@@ -73,6 +73,8 @@ def read_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     else:
         raise DataError(str(path), "features", f"shape {feats.shape} does not match the {n} labels "
                                                f"(expected D x {n})")
+    if feats.dtype.kind in "iuf" and feats.dtype != np.float32:
+        feats = feats.astype(np.float32)  # what ZSLDataset keeps; converting here saves a full-size copy
     return np.ascontiguousarray(feats), labels - 1, notes
 
 
