@@ -59,3 +59,19 @@ def test_train_val_must_split_seen_classes_by_class():
     parts["splits"] = dict(_parts()["splits"], val=None)
     with pytest.raises(DataError, match="together"):
         ZSLDataset(**parts)
+
+
+def test_boolean_masks_become_indices_and_splits_are_read_only():
+    parts = _parts()
+    mask = np.zeros(12, bool)
+    mask[[8, 9, 10, 11]] = True
+    parts["splits"] = dict(parts["splits"], test_unseen=mask)
+    ds = ZSLDataset(**parts)
+    assert ds.splits["test_unseen"].tolist() == [8, 9, 10, 11]
+    with pytest.raises(TypeError):
+        ds.splits["val"] = np.array([0])
+    with pytest.raises(ValueError):
+        ds.labels[0] = 4
+    parts["splits"] = dict(parts["splits"], test_unseen=np.array([True, False]))
+    with pytest.raises(DataError, match="boolean mask"):
+        ZSLDataset(**parts)

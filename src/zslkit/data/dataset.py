@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -26,7 +28,7 @@ class ZSLDataset:
     labels: np.ndarray
     class_embeddings: np.ndarray
     class_names: tuple[str, ...]
-    splits: dict[str, np.ndarray | None]
+    splits: Mapping[str, np.ndarray | None]
     name: str = "dataset"
     semantic_source: str = "att"
     synthetic: bool = False
@@ -112,8 +114,11 @@ class ZSLDataset:
 
 def _as_index(source: str, key: str, value, n: int) -> np.ndarray:
     arr = np.asarray(value)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-                                   or arr.dtype == bool):
+    if arr.dtype == bool:
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise DataError(source, key, f"a boolean mask must have one entry per sample ({n}), got shape {arr.shape}")
+        arr = np.flatnonzero(arr)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise DataError(source, key, f"index set must be integers, got dtype {arr.dtype}")
     arr = arr.reshape(-1)
     if np.issubdtype(arr.dtype, np.floating):
@@ -179,8 +184,8 @@ def validate_arrays(features, labels, class_embeddings, class_names, splits, *, 
     if len(names) != num_classes:
         raise DataError(source, "class_names", f"{len(names)} class names but {num_classes} class embeddings")
 
-    if not isinstance(splits, dict):
-        raise DataError(source, "splits", "splits must be a dict of name -> index array")
+    if not isinstance(splits, Mapping):
+        raise DataError(source, "splits", "splits must be a mapping of name -> index array")
     unknown = set(splits) - set(SPLIT_NAMES)
     if unknown:
         raise DataError(source, "splits", f"unknown split names {sorted(unknown)}; allowed: {list(SPLIT_NAMES)}")
@@ -229,4 +234,7 @@ def validate_arrays(features, labels, class_embeddings, class_names, splits, *, 
         if outside.size:
             raise DataError(source, "val", f"{outside.size} train/val classes are not seen classes, e.g. class "
                             f"{outside[0]} ({names[outside[0]]!r}); train/val must split the seen classes")
-    return {"features": feats, "labels": lab, "class_embeddings": emb, "class_names": names, "splits": checked}
+    for arr in (lab, *[v for v in checked.values() if v is not None]):
+        arr.flags.writeable = False  # labels and splits cannot be changed behind the checks' back
+    return {"features": feats, "labels": lab, "class_embeddings": emb, "class_names": names,
+            "splits": MappingProxyType(checked)}
