@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import time
 from pathlib import Path
 
 from zslkit.errors import ConfigError
@@ -76,26 +74,19 @@ def default_out(method: str, dataset_label: str, seed: int, setting: str) -> Pat
 
 def run(args) -> int:
     from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
-    from zslkit.methods.base import apply_overrides
+    from zslkit.experiment import RunSpec, execute
     from zslkit.methods.registry import available_methods, get_method
-    from zslkit.pipeline import run_protocol
-    from zslkit.runs import RunDir, provenance
-    from zslkit.runtime import device_description, resolve_device, seed_everything, set_deterministic
+    from zslkit.runtime import device_description, resolve_device
 
     method_name = args.method or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
     method_cls = get_method(method_name)
-    device = resolve_device(args.device)
-    spec = args.data_root or args.dataset or DEFAULT_DATASET
-    dataset = open_dataset(spec, semantic=args.semantic, seed=args.data_seed)
-    overrides = collect_overrides(args)
-    variant = overrides.get("variant")
-    config = method_cls.default_config(dataset, args.setting, **({"variant": variant} if variant else {}))
-    config = apply_overrides(config, overrides, source="command line")
+    spec = RunSpec(method=method_cls.name, dataset=args.data_root or args.dataset or DEFAULT_DATASET,
+                   semantic=args.semantic, data_seed=args.data_seed, setting=args.setting, selection=args.selection,
+                   criterion=args.criterion, seed=args.seed, device=args.device, overrides=collect_overrides(args),
+                   deterministic=args.deterministic)
+    device = resolve_device(spec.device)
+    dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
     out = Path(args.out) if args.out else default_out(method_cls.name, dataset.name, args.seed, args.setting)
-    if args.deterministic:
-        set_deterministic(True)
-    seed_everything(args.seed)
-
     data_label = "SYNTHETIC" if dataset.synthetic else "real"
     print(f"zslkit train: {method_cls.name} on {dataset.name} ({data_label} data), {args.setting}, seed {args.seed}, "
           f"device {device_description(device)}")
@@ -103,42 +94,7 @@ def run(args) -> int:
         print("  TRANSDUCTIVE: the unlabeled test_unseen features are used during training")
     if args.selection == "oracle":
         print("  ORACLE selection: chosen on the test set, only for comparison with published tables")
-
-    with RunDir(out, overwrite=args.overwrite) as rd:
-        resolved = {
-            "method": method_cls.name,
-            "method_config": dataclasses.asdict(config),
-            "dataset": spec if not args.data_root else None,
-            "data_root": str(Path(args.data_root).resolve()) if args.data_root else None,
-            "dataset_name": dataset.name,
-            "synthetic": dataset.synthetic,
-            "semantic": args.semantic,
-            "data_seed": args.data_seed,
-            "setting": args.setting,
-            "selection": args.selection,
-            "criterion": args.criterion,
-            "seed": args.seed,
-            "device": str(device),
-            "overrides": overrides,
-        }
-        rd.write_json("config.json", resolved)
-        started = time.perf_counter()
-        result = run_protocol(method_cls, dataset, config=config, setting=args.setting, selection=args.selection,
-                              criterion=args.criterion, seed=args.seed, device=device,
-                              progress=not args.no_progress)
-        wall = time.perf_counter() - started
-        resolved["method_config"] = dataclasses.asdict(result.config)
-        rd.write_json("config.json", resolved)
-        result.model.save(rd.file("model.pt"), extra={"dataset": dataset.name, "class_names": list(dataset.class_names)})
-        rd.write_json("history.json", result.history)
-        curve = result.scores.curve()
-        rd.write_json("curves.json", {"seen_unseen": {k: v.tolist() for k, v in curve.items()},
-                                      "training": getattr(result.model, "history_", [])})
-        rd.write_json("per_class.json", result.scores.per_class())
-        rd.write_json("provenance.json", provenance(dataset.summary(), seed=args.seed,
-                                                    device=device_description(device), wall_time_s=wall))
-        metrics = dict(result.metrics, wall_time_s=round(wall, 3))
-        rd.write_json("metrics.json", metrics)  # written last: its presence marks a finished run
+    metrics = execute(spec, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset)
     print(format_metrics(metrics))
     print(f"run directory: {out}")
     return 0

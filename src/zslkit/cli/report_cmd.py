@@ -1,0 +1,48 @@
+"""``zslkit report RUN_DIR...``: one comparison table over runs, mean +- std over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="compare finished runs (methods x datasets x settings, mean ± std over seeds)")
+    p.add_argument("run_dirs", nargs="+", help="run directories (folders holding several runs are searched)")
+    p.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    p.add_argument("--out", help="write the table to this file as well")
+    p.set_defaults(func=run)
+
+
+def find_runs(paths: list[str]) -> list[Path]:
+    found = []
+    for p in map(Path, paths):
+        if (p / "metrics.json").is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(m.parent for m in p.rglob("metrics.json"))
+    return found
+
+
+def run(args) -> int:
+    import json
+
+    from zslkit.errors import RunDirError
+    from zslkit.reporting.tables import aggregate, load_run, render_rows
+    from zslkit.runs import atomic_write_bytes
+
+    dirs = find_runs(args.run_dirs)
+    if not dirs:
+        raise RunDirError(f"no finished runs (metrics.json) under {', '.join(args.run_dirs)}")
+    rows = aggregate([load_run(d) for d in dirs])
+    if args.format == "json":
+        text = json.dumps(rows, indent=2) + "\n"
+    else:
+        text = render_rows(rows, args.format)
+    print(text, end="")
+    if any(r["selection"] == "oracle" for r in rows):
+        print("note: rows with selection 'oracle' were selected on the TEST set (comparison with published tables only)")
+    if any(r["data"] == "synthetic" for r in rows):
+        print("note: rows with data 'synthetic' come from zslkit's generated datasets, not the real benchmarks")
+    if args.out:
+        atomic_write_bytes(text.encode("utf-8"), Path(args.out))
+    return 0

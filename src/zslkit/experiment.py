@@ -1,0 +1,88 @@
+"""One run, from names to a finished run directory; shared by ``zslkit train`` and ``zslkit reproduce``."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
+from zslkit.data.dataset import ZSLDataset
+from zslkit.methods.base import apply_overrides
+from zslkit.methods.registry import get_method
+from zslkit.pipeline import run_protocol
+from zslkit.runs import RunDir, provenance
+from zslkit.runtime import device_description, resolve_device, seed_everything, set_deterministic
+
+log = logging.getLogger("zslkit.experiment")
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines a run (a run is a pure function of this and the data)."""
+
+    method: str
+    dataset: str = DEFAULT_DATASET  # synthetic preset name or a path (see data.catalog)
+    semantic: str | None = None
+    data_seed: int = 0
+    setting: str = "inductive"
+    selection: str = "validation"
+    criterion: str = "gzsl_h"
+    seed: int = 0
+    device: str = "auto"
+    overrides: dict = field(default_factory=dict)
+    deterministic: bool = False
+
+
+def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
+    variant = spec.overrides.get("variant")
+    config = method_cls.default_config(dataset, spec.setting, **({"variant": variant} if variant else {}))
+    return apply_overrides(config, spec.overrides, source="command line")
+
+
+def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True,
+            dataset: ZSLDataset | None = None, plots: bool = True) -> dict:
+    """Run the protocol for ``spec`` and write ``out``; returns the metrics (also in metrics.json)."""
+    method_cls = get_method(spec.method)
+    device = resolve_device(spec.device)
+    if dataset is None:
+        dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
+    config = build_config(method_cls, dataset, spec)
+    if spec.deterministic:
+        set_deterministic(True)
+    seed_everything(spec.seed)
+    out = Path(out)
+    with RunDir(out, overwrite=overwrite) as rd:
+        resolved = dataclasses.asdict(spec)
+        resolved.update(method=method_cls.name, method_config=dataclasses.asdict(config),
+                        dataset_name=dataset.name, synthetic=dataset.synthetic,
+                        data_root=str(Path(spec.dataset).resolve()) if Path(spec.dataset).exists() else None,
+                        device=str(device))
+        rd.write_json("config.json", resolved)
+        started = time.perf_counter()
+        result = run_protocol(method_cls, dataset, config=config, setting=spec.setting, selection=spec.selection,
+                              criterion=spec.criterion, seed=spec.seed, device=device, progress=progress)
+        wall = time.perf_counter() - started
+        resolved["method_config"] = dataclasses.asdict(result.config)
+        rd.write_json("config.json", resolved)
+        result.model.save(rd.file("model.pt"), extra={"dataset": dataset.name,
+                                                      "class_names": list(dataset.class_names)})
+        rd.write_json("history.json", result.history)
+        curve = result.scores.curve()
+        rd.write_json("curves.json", {"seen_unseen": {k: v.tolist() for k, v in curve.items()},
+                                      "training": getattr(result.model, "history_", [])})
+        rd.write_json("per_class.json", result.scores.per_class())
+        rd.write_json("provenance.json", provenance(dataset.summary(), seed=spec.seed,
+                                                    device=device_description(device), wall_time_s=wall))
+        metrics = dict(result.metrics, wall_time_s=round(wall, 3))
+        if plots:
+            try:
+                from zslkit.reporting.plots import save_run_plots
+
+                save_run_plots(rd.path, result=result, dataset=dataset)
+            except ImportError as exc:  # matplotlib is an optional dependency
+                log.warning("plots skipped: %s (pip install 'zslkit[plots]')", exc)
+        rd.write_json("metrics.json", metrics)  # written last: its presence marks a finished run
+    return metrics

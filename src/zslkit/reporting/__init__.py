@@ -1,0 +1,1 @@
+"""Tables, published numbers and plots for runs."""
