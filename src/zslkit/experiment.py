@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zslkit.checkpointing import ProgressStore, fingerprint
 from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
 from zslkit.data.dataset import ZSLDataset
 from zslkit.methods.base import apply_overrides
@@ -34,6 +35,7 @@ class RunSpec:
     device: str = "auto"
     overrides: dict = field(default_factory=dict)
     deterministic: bool = False
+    checkpoint_every: int = 10  # epochs between training checkpoints (resumable runs)
 
 
 def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
@@ -42,9 +44,26 @@ def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
     return apply_overrides(config, spec.overrides, source="command line")
 
 
+def load_spec(run_dir: str | Path) -> RunSpec:
+    """The RunSpec stored in a run directory's config.json (for --resume)."""
+    from zslkit.errors import RunDirError
+    from zslkit.runs import read_json
+
+    cfg = read_json(Path(run_dir) / "config.json")
+    names = {f.name for f in dataclasses.fields(RunSpec)}
+    try:
+        return RunSpec(**{k: v for k, v in cfg.items() if k in names})
+    except TypeError as exc:
+        raise RunDirError(f"{run_dir}/config.json: not a zslkit run configuration ({exc})") from None
+
+
 def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True,
-            dataset: ZSLDataset | None = None, plots: bool = True) -> dict:
-    """Run the protocol for ``spec`` and write ``out``; returns the metrics (also in metrics.json)."""
+            dataset: ZSLDataset | None = None, plots: bool = True, resume: bool = False) -> dict:
+    """Run the protocol for ``spec`` and write ``out``; returns the metrics (also in metrics.json).
+
+    Training checkpoints go to ``out/checkpoints/progress.pt`` every ``spec.checkpoint_every`` epochs;
+    ``resume=True`` continues from there (Ctrl-C saves one and says how to resume).
+    """
     method_cls = get_method(spec.method)
     device = resolve_device(spec.device)
     if dataset is None:
@@ -54,7 +73,19 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         set_deterministic(True)
     seed_everything(spec.seed)
     out = Path(out)
-    with RunDir(out, overwrite=overwrite) as rd:
+    with RunDir(out, overwrite=overwrite, resume=resume) as rd:
+        if resume and not rd.file("config.json").is_file():
+            from zslkit.errors import RunDirError
+
+            raise RunDirError(f"{out}: nothing to resume (no config.json)")
+        store = ProgressStore(rd.file("checkpoints") / "progress.pt", every=spec.checkpoint_every,
+                              fingerprint=fingerprint([dataclasses.asdict(spec) | {"device": None},
+                                                       dataset.summary(), dataclasses.asdict(config)]),
+                              resume_hint=f"zslkit train --resume {out}")
+        if not resume:
+            store.clear()
+        elif store.path.is_file():
+            print(f"resuming {out} from {store.path}")
         resolved = dataclasses.asdict(spec)
         resolved.update(method=method_cls.name, method_config=dataclasses.asdict(config),
                         dataset_name=dataset.name, synthetic=dataset.synthetic,
@@ -62,8 +93,10 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
                         device=str(device))
         rd.write_json("config.json", resolved)
         started = time.perf_counter()
-        result = run_protocol(method_cls, dataset, config=config, setting=spec.setting, selection=spec.selection,
-                              criterion=spec.criterion, seed=spec.seed, device=device, progress=progress)
+        with store.handle_sigint():
+            result = run_protocol(method_cls, dataset, config=config, setting=spec.setting,
+                                  selection=spec.selection, criterion=spec.criterion, seed=spec.seed, device=device,
+                                  progress=progress, store=store)
         wall = time.perf_counter() - started
         resolved["method_config"] = dataclasses.asdict(result.config)
         rd.write_json("config.json", resolved)
@@ -85,4 +118,5 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
             except ImportError as exc:  # matplotlib is an optional dependency
                 log.warning("plots skipped: %s (pip install 'zslkit[plots]')", exc)
         rd.write_json("metrics.json", metrics)  # written last: its presence marks a finished run
+        store.clear()
     return metrics

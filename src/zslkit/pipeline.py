@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zslkit.checkpointing import ProgressStore, capture_rng, restore_rng
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import ConfigError
 from zslkit.methods.base import ZSLMethod, apply_overrides, make_config
@@ -37,27 +38,68 @@ class ProtocolResult:
     wall_time_s: float = 0.0
 
 
-def fit_on(model: ZSLMethod, dataset: ZSLDataset, transductive: bool, monitor=None) -> ZSLMethod:
+def fit_on(model: ZSLMethod, dataset: ZSLDataset, transductive: bool, monitor=None, **fit_kwargs) -> ZSLMethod:
     """Fit on the dataset's trainval samples (labels = positions among the seen classes); transductive
     runs also get the unlabeled test_unseen features and the unseen-class embeddings."""
     seen = dataset.seen_classes
     X, labels = dataset.split("trainval")
     y = np.searchsorted(seen, labels)
-    kwargs = {}
     if transductive:
-        kwargs["unlabeled"] = dataset.split("test_unseen")[0]
-        kwargs["unlabeled_embeddings"] = dataset.class_embeddings[dataset.unseen_classes]
-    return model.fit(X, y, dataset.class_embeddings[seen], monitor=monitor, **kwargs)
+        fit_kwargs["unlabeled"] = dataset.split("test_unseen")[0]
+        fit_kwargs["unlabeled_embeddings"] = dataset.class_embeddings[dataset.unseen_classes]
+    return model.fit(X, y, dataset.class_embeddings[seen], monitor=monitor, **fit_kwargs)
 
 
-def _better(row: dict, best: dict | None, criterion: str) -> bool:
-    return best is None or row[criterion] > best[criterion] + 1e-12
+def best_row(history: list[dict], criterion: str, candidate: int | None = None) -> dict | None:
+    """The first row with the highest ``criterion`` (ties keep the earliest evaluation point)."""
+    best = None
+    for row in history:
+        if candidate is not None and row["candidate"] != candidate:
+            continue
+        if best is None or row[criterion] > best[criterion] + 1e-12:
+            best = row
+    return best
+
+
+PHASE_ORDER = {"validation": 0, "final": 1, "oracle": 0, "fixed": 0}
+
+
+class _Resumer:
+    """Where a resumed protocol stands: which (phase, candidate) fits are done, which one continues."""
+
+    def __init__(self, store: ProgressStore | None):
+        self.store = store
+        self.saved = store.load() if store is not None else None
+        if self.saved:
+            log.info("resuming from %s (phase %s, candidate %s)", store.path, self.saved["phase"],
+                     self.saved["candidate"])
+
+    def history(self) -> list[dict]:
+        return list(self.saved["history"]) if self.saved else []
+
+    def done(self, phase: str, candidate: int) -> bool:
+        if not self.saved:
+            return False
+        return (PHASE_ORDER[phase], candidate) < (PHASE_ORDER[self.saved["phase"]], self.saved["candidate"])
+
+    def fit_kwargs(self, phase: str, candidate: int, history: list[dict], extra=None) -> dict:
+        kwargs = {}
+        if self.saved and (self.saved["phase"], self.saved["candidate"]) == (phase, candidate):
+            restore_rng(self.saved["rng"])
+            kwargs["resume_state"] = self.saved["fit_state"]
+        if self.store is not None:
+            def make_state(epoch, model):
+                return {"phase": phase, "candidate": candidate, "history": list(history), "rng": capture_rng(),
+                        "fit_state": model.training_state(), "extra": extra() if extra else None}
+            kwargs["checkpoint"] = self.store.hook(make_state)
+        return kwargs
 
 
 def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=None, setting: str = "inductive",
                  selection: str = "validation", criterion: str = "gzsl_h", seed: int = 0, device="auto",
-                 progress: bool = False) -> ProtocolResult:
-    """Run the protocol; see the module docstring."""
+                 progress: bool = False, store: ProgressStore | None = None) -> ProtocolResult:
+    """Run the protocol; see the module docstring. With ``store``, fits checkpoint periodically and a
+    run interrupted earlier continues from the stored position."""
     if setting not in SETTINGS:
         raise ConfigError(f"unknown setting {setting!r}; choose one of {', '.join(SETTINGS)}")
     if setting not in method_cls.settings:
@@ -70,69 +112,80 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     config = (method_cls.default_config(dataset, setting) if config is None
               else make_config(method_cls.config_class, config))
     started = time.perf_counter()
-    history: list[dict] = []
+    resumer = _Resumer(store)
+    history: list[dict] = resumer.history()
     make = lambda cfg: method_cls(cfg, seed=seed, device=device, progress=progress)  # noqa: E731
 
+    def chosen_of(row: dict) -> dict:
+        chosen = dict(row["overrides"])
+        if method_cls.epochs_field and row["epoch"] > 0:
+            chosen[method_cls.epochs_field] = row["epoch"]
+        return chosen
+
     if selection == "fixed":
-        model = fit_on(make(config), dataset, transductive)
+        model = make(config)
+        fit_on(model, dataset, transductive, **resumer.fit_kwargs("fixed", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(curve=True)
         chosen, final_cfg, val_metrics = {}, config, None
     elif selection == "validation":
         view = validation_view(dataset)
-        best = None
         for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
+            if resumer.done("validation", i):
+                continue
             cfg = apply_overrides(config, overrides)
 
             def monitor(epoch, m, _i=i, _o=overrides):
-                nonlocal best
                 ts = TestScores(m, view)
                 met = ts.metrics(ts.best_gamma())
-                row = {"candidate": _i, "overrides": _o, "epoch": int(epoch), **met}
-                history.append(row)
-                if _better(row, best, criterion):
-                    best = row
+                history.append({"candidate": _i, "overrides": _o, "epoch": int(epoch), **met})
                 return met
 
             log.info("validation candidate %d: %s", i, overrides or "(preset)")
-            fit_on(make(cfg), view, transductive, monitor)
+            fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs("validation", i, history))
+        best = best_row(history, criterion)
         if best is None:
             raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
-        chosen = dict(best["overrides"])
-        if method_cls.epochs_field and best["epoch"] > 0:
-            chosen[method_cls.epochs_field] = best["epoch"]
+        chosen = chosen_of(best)
         final_cfg = apply_overrides(config, chosen)
         log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion], chosen)
-        model = fit_on(make(final_cfg), dataset, transductive)
+        model = make(final_cfg)
+        fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(best["cs_gamma"], curve=True)
         val_metrics = {k: best[k] for k in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "cs_gamma", "gzsl_cs_h")}
-    else:  # oracle
-        best, best_state, best_model = None, None, None
+    else:  # oracle: every evaluation point scored on TEST; the best one's state is kept
+        kept = {"state": None, "row": best_row(history, criterion)}
+        if resumer.saved and resumer.saved.get("extra"):
+            kept["state"] = resumer.saved["extra"]["best_state"]
+        model = None
         for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
-            cfg = apply_overrides(config, overrides)
-            candidate = make(cfg)
+            candidate = make(apply_overrides(config, overrides))
+            if resumer.done("oracle", i):
+                continue
 
             def monitor(epoch, m, _i=i, _o=overrides):
-                nonlocal best, best_state, best_model
                 ts = TestScores(m, dataset)
                 met = ts.metrics(ts.best_gamma())
                 row = {"candidate": _i, "overrides": _o, "epoch": int(epoch), **met}
                 history.append(row)
-                if _better(row, best, criterion):
-                    best, best_state, best_model = row, copy.deepcopy(m.state_dict()), m
+                if kept["row"] is None or row[criterion] > kept["row"][criterion] + 1e-12:
+                    kept.update(row=row, state=copy.deepcopy(m.state_dict()))
                 return met
 
-            fit_on(candidate, dataset, transductive, monitor)
-        if best is None:
+            fit_on(candidate, dataset, transductive, monitor,
+                   **resumer.fit_kwargs("oracle", i, history, extra=lambda: {"best_state": kept["state"]}))
+            model = candidate
+        best = kept["row"]
+        if best is None or kept["state"] is None:
             raise ConfigError(f"method {method_cls.name!r} never reported an evaluation point")
-        model = best_model
-        model.load_state_dict(best_state)
-        chosen = dict(best["overrides"])
-        if method_cls.epochs_field and best["epoch"] > 0:
-            chosen[method_cls.epochs_field] = best["epoch"]
+        chosen = chosen_of(best)
         final_cfg = apply_overrides(config, chosen)
+        model = make(final_cfg) if model is None else model
         model.config = final_cfg
+        model.fitted_ = True
+        _restore_dims(model, dataset)
+        model.load_state_dict(kept["state"])
         scores = TestScores(model, dataset)
         metrics = scores.metrics(best["cs_gamma"], curve=True)
         val_metrics = None
@@ -153,6 +206,13 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     })
     return ProtocolResult(model=model, metrics=metrics, config=final_cfg, history=history, scores=scores,
                           wall_time_s=time.perf_counter() - started)
+
+
+def _restore_dims(model: ZSLMethod, dataset: ZSLDataset) -> None:
+    """Set the fitted dimensions on a model rebuilt from a stored state (oracle resume)."""
+    model.feature_dim_ = dataset.feature_dim
+    model.embedding_dim_ = dataset.embedding_dim
+    model.num_train_classes_ = int(dataset.seen_classes.size)
 
 
 def config_dict(config) -> dict:

@@ -46,6 +46,10 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", help="run directory (default runs/<method>-<dataset>-seed<S>)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint "
+                                                        "(all other options come from RUN_DIR/config.json)")
+    p.add_argument("--checkpoint-every", type=int, default=10, metavar="EPOCHS",
+                   help="epochs between training checkpoints (default 10)")
     p.add_argument("--deterministic", action="store_true", help="ask torch for deterministic kernels")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for name, typ in OVERRIDE_OPTIONS.items():
@@ -78,12 +82,22 @@ def run(args) -> int:
     from zslkit.methods.registry import available_methods, get_method
     from zslkit.runtime import device_description, resolve_device
 
+    if args.resume:
+        from zslkit.experiment import load_spec
+
+        spec = load_spec(args.resume)
+        if args.device != "auto":
+            spec.device = args.device
+        metrics = execute(spec, args.resume, progress=not args.no_progress, resume=True)
+        print(format_metrics(metrics))
+        print(f"run directory: {args.resume}")
+        return 0
     method_name = args.method or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
     method_cls = get_method(method_name)
     spec = RunSpec(method=method_cls.name, dataset=args.data_root or args.dataset or DEFAULT_DATASET,
                    semantic=args.semantic, data_seed=args.data_seed, setting=args.setting, selection=args.selection,
                    criterion=args.criterion, seed=args.seed, device=args.device, overrides=collect_overrides(args),
-                   deterministic=args.deterministic)
+                   deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
     device = resolve_device(spec.device)
     dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
     out = Path(args.out) if args.out else default_out(method_cls.name, dataset.name, args.seed, args.setting)

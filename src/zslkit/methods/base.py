@@ -35,6 +35,9 @@ CHECKPOINT_VERSION = 1
 # monitor(epoch, model) is called by ``fit`` at every evaluation point (every ``eval_every`` epochs and
 # after the last epoch). It returns the metrics it computed (shown in progress bars) or None.
 Monitor = Callable[[int, "ZSLMethod"], "dict | None"]
+# checkpoint(epoch, model) is called after every epoch (after the monitor); it decides whether to save
+# ``model.training_state()`` and may raise to stop training (Ctrl-C handling).
+CheckpointHook = Callable[[int, "ZSLMethod"], None]
 
 
 class CandidateClassifier(ABC):
@@ -156,12 +159,16 @@ class ZSLMethod(ABC):
 
     # ----- training --------------------------------------------------------------------------------
     def fit(self, X, y, class_embeddings, *, unlabeled=None, unlabeled_embeddings=None,
-            monitor: Monitor | None = None) -> "ZSLMethod":
+            monitor: Monitor | None = None, checkpoint: CheckpointHook | None = None,
+            resume_state: dict | None = None) -> "ZSLMethod":
         """Fit on seen samples ``X`` with labels ``y`` indexing the rows of ``class_embeddings``.
 
         ``unlabeled`` / ``unlabeled_embeddings``: unlabeled features of the unseen classes and those
-        classes' embeddings, used by transductive methods only.
+        classes' embeddings, used by transductive methods only. ``checkpoint`` is called after every
+        epoch; ``resume_state`` (a ``training_state()``) continues an interrupted fit on the same data.
         """
+        self._checkpoint_hook = checkpoint
+        self._resume_state = resume_state
         E = check_matrix(class_embeddings, "class_embeddings")
         Xc = check_matrix(X, "X")
         yc = check_labels(y, Xc.shape[0], E.shape[0])
@@ -184,6 +191,25 @@ class ZSLMethod(ABC):
     def _fit(self, X: np.ndarray, y: np.ndarray, class_embeddings: np.ndarray, *, unlabeled, unlabeled_embeddings,
              monitor: Monitor | None) -> None:
         """Train; call ``monitor(epoch, self)`` at evaluation points when given."""
+
+    def _epoch_done(self, epoch: int, monitor: Monitor | None, *, evaluate: bool) -> dict | None:
+        """Call at the end of every training epoch: the monitor at evaluation points, then the
+        checkpoint hook (which may save ``training_state()`` or stop training)."""
+        result = self._call_monitor(monitor, epoch) if evaluate else None
+        hook = getattr(self, "_checkpoint_hook", None)
+        if hook is not None:
+            self.fitted_ = True
+            hook(epoch, self)
+        return result
+
+    def training_state(self) -> dict:
+        """Everything needed to continue training exactly (networks, optimizers, schedulers, RNG states,
+        epoch). Methods with epoch loops override this and ``restore_training_state``."""
+        raise NotImplementedError(f"{self.name} does not support resuming")
+
+    def restore_training_state(self, state: dict) -> int:
+        """Restore ``training_state()``; returns the number of epochs already done."""
+        raise NotImplementedError(f"{self.name} does not support resuming")
 
     def _call_monitor(self, monitor: Monitor | None, epoch: int) -> dict | None:
         """Call ``monitor(epoch, self)`` if given (the model counts as fitted from here on)."""
