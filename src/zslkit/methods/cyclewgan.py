@@ -1,0 +1,535 @@
+"""cycle-WGAN (Felix, Kumar, Reid, Carneiro, ECCV 2018) and its f-CLSWGAN baseline (Xian et al., CVPR 2018).
+
+A conditional WGAN-GP learns to generate visual features from class embeddings:
+
+* generator  G([a; z]) -> Linear(hidden_g) -> LeakyReLU(0.2) -> Linear(feature_dim) -> ReLU, z ~ N(0, I);
+* critic     D([x; a]) -> Linear(hidden_d) -> LeakyReLU(0.2) -> Linear(1) (the first layer is stored as two
+  blocks, ``W_x x + W_a a + b``, which is the same function as one Linear on the concatenation and lets the
+  critic step compute ``W_a a`` once for the real, fake and interpolated batches);
+* critic loss   L_D = mean D(x~, a) - mean D(x, a) + lambda * mean (||grad_x^ D(x^, a)||_2 - 1)^2
+  (f-CLSWGAN's sign convention; the cycle-WGAN code writes the negation and maximises, which is equivalent);
+* generator loss L_G = -mean D(x~, a) + r_beta * MSE(R(x~), a)   [cycle-wgan, cycle-clswgan]
+                                      + c_beta * CE(C(x~), y)     [f-clswgan, cycle-clswgan]
+  where R (linear, visual -> semantic) is pretrained on real seen features with MSE and C is a pretrained,
+  frozen seen-class softmax.
+
+After training, ``build_classifier`` synthesises features for the candidate classes and trains the final
+softmax (``zslkit.methods._softmax``) on real seen + synthetic (``merge``) or synthetic only (``replace``)
+features; see docs/methods/cycle_wgan.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import math
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from zslkit.errors import ConfigError, DataError, TrainingDivergedError
+from zslkit.methods._softmax import SoftmaxClassifier, make_adam, train_softmax
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_matrix
+from zslkit.methods.registry import register
+from zslkit.runtime import make_generator
+
+log = logging.getLogger("zslkit.methods.cyclewgan")
+
+VARIANTS = ("cycle-wgan", "f-clswgan", "cycle-clswgan")
+MODES = ("merge", "replace")
+PRESET_METHOD = "cycle-wgan"
+SYNTH_CHUNK = 16384  # rows per generator forward pass during synthesis
+
+
+@dataclass
+class CycleWGANConfig:
+    variant: str = "cycle-wgan"  # cycle-wgan | f-clswgan | cycle-clswgan
+    # GAN
+    epochs: int = 30  # GAN epochs (validation selection picks this)
+    batch_size: int = 64
+    hidden_g: int = 4096
+    hidden_d: int = 4096
+    noise_dim: int = 0  # 0: dim(z) = dim(a)
+    leaky_slope: float = 0.2
+    lr_g: float = 1e-4
+    lr_d: float = 1e-3
+    betas_g: tuple = (0.5, 0.999)
+    betas_d: tuple = (0.5, 0.999)
+    n_critic: int = 1  # critic steps per generator step (cycle-WGAN reference: 1; f-CLSWGAN: 5)
+    gp_lambda: float = 10.0
+    r_beta: float = 0.01  # weight of the cycle (regression) loss
+    c_beta: float = 0.01  # weight of the f-CLSWGAN classification loss
+    # pretrained regressor R: x -> a (cycle variants)
+    regressor_epochs: int = 40
+    regressor_lr: float = 1e-4
+    regressor_batch: int = 64
+    regressor_weight_decay: float = 0.0
+    # pretrained frozen seen-class softmax (f-CLSWGAN loss)
+    pre_cls_epochs: int = 30
+    pre_cls_lr: float = 1e-3
+    pre_cls_batch: int = 2048
+    # synthesis and the final softmax classifier
+    syn_per_unseen: int = 200
+    syn_per_seen: int = 0
+    mode: str = "merge"  # merge: real seen + synthetic; replace: synthetic only
+    cls_epochs: int = 25
+    cls_lr: float = 1e-3
+    cls_batch: int = 2048
+    cls_betas: tuple = (0.5, 0.999)
+    cls_weight_decay: float = 0.0
+    # bookkeeping
+    eval_every: int = 0  # monitor every k GAN epochs (0: max(1, epochs // 10)); always after the last
+    max_critic_loss: float = 1e6  # |mean critic loss| of an epoch above this counts as divergence
+    keep_train_features: bool = True  # store the real trainval features in the checkpoint (merge after load)
+    syn_grid: tuple = ()  # syn_per_unseen values tried by validation selection (empty: none)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# networks and losses
+
+def _init_linear(layer: nn.Linear, gen: torch.Generator, std: float = 0.02) -> None:
+    """N(0, std) weights, zero bias (f-CLSWGAN's initialisation), drawn from an explicit CPU generator."""
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * std)
+        if layer.bias is not None:
+            layer.bias.zero_()
+
+
+class Generator(nn.Module):
+    """G([a; z]) -> hidden LeakyReLU -> feature_dim ReLU."""
+
+    def __init__(self, emb_dim: int, noise_dim: int, hidden: int, feat_dim: int, slope: float = 0.2):
+        super().__init__()
+        self.fc1 = nn.Linear(emb_dim + noise_dim, hidden)
+        self.fc2 = nn.Linear(hidden, feat_dim)
+        self.slope = slope
+
+    def forward(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(self.fc1(torch.cat([a, z], dim=1)), self.slope)
+        return F.relu(self.fc2(h))
+
+
+class Critic(nn.Module):
+    """D([x; a]) -> hidden LeakyReLU -> 1, with the first layer split as W_x x + W_a a + b."""
+
+    def __init__(self, feat_dim: int, emb_dim: int, hidden: int, slope: float = 0.2):
+        super().__init__()
+        self.fc_x = nn.Linear(feat_dim, hidden)
+        self.fc_a = nn.Linear(emb_dim, hidden, bias=False)
+        self.fc2 = nn.Linear(hidden, 1)
+        self.slope = slope
+
+    def project(self, a: torch.Tensor) -> torch.Tensor:
+        return self.fc_a(a)
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor | None = None, *, a_proj: torch.Tensor | None = None):
+        if a_proj is None:
+            a_proj = self.fc_a(a)
+        return self.fc2(F.leaky_relu(self.fc_x(x) + a_proj, self.slope))
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, cond, *, lam: float = 10.0,
+                     alpha: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """WGAN-GP term lam * mean_i (||grad_x D(x^_i, cond_i)||_2 - 1)^2 on x^ = alpha x + (1 - alpha) x~.
+
+    ``critic(x, cond)`` is any callable; ``alpha`` (N x 1) is drawn U(0, 1) from ``generator`` when not given.
+    The graph is kept (create_graph), so the result can be back-propagated into the critic's parameters.
+    """
+    if alpha is None:
+        alpha = torch.rand(real.shape[0], 1, generator=generator, device=real.device, dtype=real.dtype)
+    interp = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
+    out = critic(interp, cond)
+    (grad,) = torch.autograd.grad(out.sum(), interp, create_graph=True)
+    return lam * ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the estimator
+
+@register
+class CycleWGAN(ZSLMethod):
+    name = "cycle-wgan"
+    config_class = CycleWGANConfig
+    settings = ("inductive",)
+    epochs_field = "epochs"
+    description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
+                   "conditional WGAN-GP feature generator + softmax on synthetic features")
+
+    def __init__(self, config=None, *, seed: int = 0, device="auto", progress: bool = False, **overrides):
+        super().__init__(config, seed=seed, device=device, progress=progress, **overrides)
+        _validate(self.config)
+        self.history_: list[dict] = []
+        self._cache: OrderedDict = OrderedDict()
+
+    # ----- building blocks -------------------------------------------------------------------------
+    @property
+    def uses_cycle(self) -> bool:
+        return self.config.variant in ("cycle-wgan", "cycle-clswgan")
+
+    @property
+    def uses_cls(self) -> bool:
+        return self.config.variant in ("f-clswgan", "cycle-clswgan")
+
+    def _noise_dim(self) -> int:
+        return int(self.config.noise_dim) or int(self.embedding_dim_)
+
+    def _build_networks(self) -> None:
+        cfg, D, A = self.config, self.feature_dim_, self.embedding_dim_
+        gen = torch.Generator().manual_seed(self.seed)
+        self.G_ = Generator(A, self._noise_dim(), cfg.hidden_g, D, cfg.leaky_slope)
+        self.D_ = Critic(D, A, cfg.hidden_d, cfg.leaky_slope)
+        for layer in (self.G_.fc1, self.G_.fc2, self.D_.fc_x, self.D_.fc_a, self.D_.fc2):
+            _init_linear(layer, gen)
+        self.G_.to(self.device)
+        self.D_.to(self.device)
+        self.R_ = nn.Linear(D, A).to(self.device) if self.uses_cycle else None
+        self.C_ = None  # frozen seen-class softmax (f-CLSWGAN loss), built in _fit
+
+    # ----- training --------------------------------------------------------------------------------
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:
+        cfg, dev = self.config, self.device
+        self._cache.clear()
+        self.history_ = []
+        self.epochs_trained_ = 0
+        Xt = torch.as_tensor(X, device=dev)
+        yt = torch.as_tensor(y, device=dev)
+        Et = torch.as_tensor(class_embeddings, device=dev)
+        self.train_X_, self.train_y_ = Xt, yt
+        self.train_embeddings_ = Et
+        self._build_networks()
+        if self.uses_cycle:
+            self._pretrain_regressor(Xt, Et[yt])
+        if self.uses_cls:
+            self.C_ = train_softmax(Xt, yt, Et.shape[0], epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
+                                    batch_size=cfg.pre_cls_batch, betas=(0.5, 0.999),
+                                    generator=make_generator(self.seed + 2, dev))
+        self._train_gan(Xt, yt, Et, monitor)
+        self._cache.clear()
+
+    def _pretrain_regressor(self, X: torch.Tensor, A: torch.Tensor) -> None:
+        cfg = self.config
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        with torch.no_grad():  # torch's default uniform range, from the injected generator
+            bound = 1.0 / math.sqrt(X.shape[1])
+            self.R_.weight.copy_((torch.rand(self.R_.weight.shape, generator=gen) * 2 - 1) * bound)
+            self.R_.bias.zero_()
+        opt = make_adam(self.R_.parameters(), cfg.regressor_lr, (0.9, 0.999), cfg.regressor_weight_decay, self.device)
+        dgen = make_generator(self.seed + 1, self.device)
+        n = X.shape[0]
+        bs = max(1, min(cfg.regressor_batch, n))
+        losses = torch.zeros((), device=self.device)
+        for _ in range(cfg.regressor_epochs):
+            perm = torch.randperm(n, generator=dgen, device=self.device)
+            for start in range(0, n, bs):
+                idx = perm[start:start + bs]
+                loss = F.mse_loss(self.R_(X[idx]), A[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses = loss.detach()
+        self.R_.requires_grad_(False)
+        self.regressor_loss_ = float(losses)
+
+    def _epoch_batches(self, n: int, gen: torch.Generator) -> torch.Tensor:
+        """(steps, n_critic, B) sample indices of one epoch: consecutive random permutations, cut in batches."""
+        cfg = self.config
+        bs = min(cfg.batch_size, n)
+        steps = max(1, n // bs)
+        need = steps * cfg.n_critic * bs
+        perms = [torch.randperm(n, generator=gen, device=self.device) for _ in range(-(-need // n))]
+        return torch.cat(perms)[:need].view(steps, cfg.n_critic, bs)
+
+    def _train_gan(self, X, y, E, monitor) -> None:
+        cfg, dev = self.config, self.device
+        G, D, R, C = self.G_, self.D_, self.R_, self.C_
+        opt_g = make_adam(G.parameters(), cfg.lr_g, cfg.betas_g, 0.0, dev)
+        opt_d = make_adam(D.parameters(), cfg.lr_d, cfg.betas_d, 0.0, dev)
+        d_params = list(D.parameters())
+        gen = make_generator(self.seed + 3, dev)
+        nz = self._noise_dim()
+        every = cfg.eval_every or max(1, cfg.epochs // 10)
+        use_cycle, use_cls = self.uses_cycle, self.uses_cls
+        critic = lambda x, p: D(x, a_proj=p)  # noqa: E731
+        zero = torch.zeros((), device=dev)
+        good = _snapshot(G, D)
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.variant} GAN", unit="epoch", disable=not self.progress,
+                   leave=False)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            batches = self._epoch_batches(X.shape[0], gen)
+            steps, _, bs = batches.shape
+            sums = torch.zeros(6, device=dev)  # critic loss, W estimate, gp, cycle, cls, generator loss
+            for it in range(steps):
+                for k in range(cfg.n_critic):
+                    idx = batches[it, k]
+                    x, yb = X[idx], y[idx]
+                    a = E[yb]
+                    z = torch.randn(bs, nz, generator=gen, device=dev)
+                    with torch.no_grad():
+                        fake = G(a, z)
+                    a_proj = D.project(a)
+                    out = D(torch.cat([x, fake]), a_proj=torch.cat([a_proj, a_proj]))
+                    w_est = out[:bs].mean() - out[bs:].mean()
+                    alpha = torch.rand(bs, 1, generator=gen, device=dev)
+                    gp = gradient_penalty(critic, x, fake, a_proj, lam=cfg.gp_lambda, alpha=alpha)
+                    loss_d = gp - w_est
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                # generator step on the last critic batch's classes, fresh noise
+                for p in d_params:
+                    p.requires_grad_(False)
+                z = torch.randn(bs, nz, generator=gen, device=dev)
+                fake = G(a, z)
+                loss_g = -D(fake, a).mean()
+                cyc = cls = zero
+                if use_cycle:
+                    cyc = F.mse_loss(R(fake), a)
+                    loss_g = loss_g + cfg.r_beta * cyc
+                if use_cls:
+                    cls = F.cross_entropy(C(fake), yb)
+                    loss_g = loss_g + cfg.c_beta * cls
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                for p in d_params:
+                    p.requires_grad_(True)
+                sums += torch.stack([loss_d.detach(), w_est.detach(), gp.detach(), cyc.detach(), cls.detach(),
+                                     loss_g.detach()])
+            m = (sums / steps).tolist()  # one device sync per epoch
+            row = {"epoch": epoch, "critic_loss": m[0], "wasserstein": m[1], "gp": m[2], "cycle": m[3],
+                   "cls": m[4], "g_loss": m[5], "time_s": time.perf_counter() - t0}
+            bad = [k for k in ("critic_loss", "wasserstein", "gp", "g_loss") if not math.isfinite(row[k])]
+            if bad or abs(row["critic_loss"]) > cfg.max_critic_loss:
+                _restore(G, D, good)
+                self.fitted_ = self.epochs_trained_ > 0
+                what = (f"non-finite {', '.join(bad)}" if bad else
+                        f"|critic loss| {abs(row['critic_loss']):.3g} > max_critic_loss {cfg.max_critic_loss:.3g}")
+                raise TrainingDivergedError(
+                    f"{self.name} ({cfg.variant}) diverged in GAN epoch {epoch}/{cfg.epochs}: {what} "
+                    f"(critic loss {row['critic_loss']:.4g}, W {row['wasserstein']:.4g}, gp {row['gp']:.4g}). "
+                    f"The model keeps the state after the last good epoch ({self.epochs_trained_}); "
+                    f"try lower learning rates (lr_d={cfg.lr_d:g}, lr_g={cfg.lr_g:g}) or a larger gp_lambda.")
+            self.history_.append(row)
+            self.epochs_trained_ = epoch
+            good = _snapshot(G, D)
+            bar.set_postfix(D=f"{m[0]:.3f}", W=f"{m[1]:.3f}", gp=f"{m[2]:.3f}",
+                            cyc=f"{m[3]:.4f}" if use_cycle else "-", refresh=False)
+            if epoch % every == 0 or epoch == cfg.epochs:
+                self._cache.clear()
+                met = self._call_monitor(monitor, epoch)
+                if met:
+                    row["monitor"] = {k: v for k, v in met.items() if isinstance(v, (int, float))}
+        bar.close()
+
+    # ----- synthesis -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, class_embeddings, noise) -> np.ndarray:
+        """G(a_i, z_i) for given embeddings (N x A) and noise (N x dim z): deterministic."""
+        self._check_fitted()
+        a = torch.as_tensor(check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_,
+                                         dim_name="embedding dimension"), device=self.device)
+        z = torch.as_tensor(np.asarray(noise, dtype=np.float32), device=self.device)
+        if z.shape != (a.shape[0], self._noise_dim()):
+            raise DataError(None, "noise", f"expected shape ({a.shape[0]}, {self._noise_dim()}), got {tuple(z.shape)}")
+        return self.G_(a, z).cpu().numpy()
+
+    def synthesize(self, class_embeddings, per_class, generator=None) -> tuple[np.ndarray, np.ndarray]:
+        """``per_class`` synthetic features for each row of ``class_embeddings``.
+
+        ``per_class``: an int or one count per class. ``generator``: None (torch's global RNG), an int seed,
+        or a ``torch.Generator`` on the model's device. Returns (features float32 (M x D), labels int64 (M,)
+        indexing the rows of ``class_embeddings``), grouped by class.
+        """
+        self._check_fitted()
+        E = check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_, dim_name="embedding dimension")
+        counts = np.broadcast_to(np.asarray(per_class, dtype=np.int64), (E.shape[0],))
+        if counts.min() < 0:
+            raise ConfigError("per_class counts must be >= 0")
+        if isinstance(generator, (int, np.integer)):
+            generator = make_generator(int(generator), self.device)
+        x, lab = self._synthesize_t(torch.as_tensor(E, device=self.device),
+                                    torch.as_tensor(counts, device=self.device), generator)
+        return x.cpu().numpy(), lab.cpu().numpy()
+
+    @torch.no_grad()
+    def _synthesize_t(self, E: torch.Tensor, counts: torch.Tensor, gen: torch.Generator | None):
+        labels = torch.repeat_interleave(torch.arange(E.shape[0], device=E.device), counts)
+        z = torch.randn(labels.shape[0], self._noise_dim(), generator=gen, device=E.device)
+        out = torch.empty(labels.shape[0], self.feature_dim_, device=E.device)
+        for s in range(0, labels.shape[0], SYNTH_CHUNK):
+            out[s:s + SYNTH_CHUNK] = self.G_(E[labels[s:s + SYNTH_CHUNK]], z[s:s + SYNTH_CHUNK])
+        return out, labels
+
+    # ----- the final classifier ---------------------------------------------------------------------
+    def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
+        cfg, dev = self.config, self.device
+        sl = (np.full(candidate_embeddings.shape[0], -1, np.int64) if seen_labels is None
+              else np.asarray(seen_labels, np.int64))
+        key = hashlib.sha1(candidate_embeddings.tobytes() + sl.tobytes()
+                           + str(candidate_embeddings.shape).encode()).hexdigest()
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        K = candidate_embeddings.shape[0]
+        is_seen = sl >= 0
+        have_real = getattr(self, "train_X_", None) is not None
+        merge = cfg.mode == "merge" and is_seen.any()
+        if merge and not have_real:
+            warnings.warn("cycle-wgan: mode 'merge' but this model has no real training features (saved with "
+                          "keep_train_features=False); using synthetic features for the seen candidates",
+                          RuntimeWarning, stacklevel=3)
+            merge = False
+        seen_syn = cfg.syn_per_seen if (merge or cfg.syn_per_seen > 0) else cfg.syn_per_unseen
+        counts = np.where(is_seen, seen_syn, cfg.syn_per_unseen).astype(np.int64)
+        E = torch.as_tensor(candidate_embeddings, device=dev)
+        gen = make_generator(self.seed + 4, dev)
+        xs, ys = self._synthesize_t(E, torch.as_tensor(counts, device=dev), gen)
+        if merge:
+            lut = np.full(self.num_train_classes_, -1, np.int64)
+            lut[sl[is_seen]] = np.flatnonzero(is_seen)
+            lut_t = torch.as_tensor(lut, device=dev)
+            cand = lut_t[self.train_y_]
+            keep = cand >= 0
+            xs = torch.cat([self.train_X_[keep], xs])
+            ys = torch.cat([cand[keep], ys])
+        if xs.shape[0] == 0:
+            raise ConfigError("cycle-wgan: no training samples for the final classifier (syn_per_unseen = 0?)")
+        layer = train_softmax(xs, ys, K, epochs=cfg.cls_epochs, lr=cfg.cls_lr, batch_size=cfg.cls_batch,
+                              betas=cfg.cls_betas, weight_decay=cfg.cls_weight_decay,
+                              generator=make_generator(self.seed + 5, dev))
+        clf = SoftmaxClassifier(layer, dev)
+        self._cache[key] = clf
+        while len(self._cache) > 4:
+            self._cache.popitem(last=False)
+        return clf
+
+    # ----- persistence -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        cpu = lambda m: None if m is None else {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
+        keep = self.config.keep_train_features and getattr(self, "train_X_", None) is not None
+        return {
+            "generator": cpu(self.G_),
+            "critic": cpu(self.D_),
+            "regressor": cpu(self.R_),
+            "aux_classifier": cpu(self.C_),
+            "num_aux_classes": None if self.C_ is None else int(self.C_.out_features),
+            "history": [dict(r) for r in self.history_],
+            "epochs_trained": int(getattr(self, "epochs_trained_", 0)),
+            "train_features": self.train_X_.detach().cpu().clone() if keep else None,
+            "train_labels": self.train_y_.detach().cpu().clone() if keep else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._build_networks()
+        self.G_.load_state_dict(state["generator"])
+        self.D_.load_state_dict(state["critic"])
+        if self.R_ is not None and state.get("regressor") is not None:
+            self.R_.load_state_dict(state["regressor"])
+            self.R_.requires_grad_(False)
+        if state.get("aux_classifier") is not None:
+            self.C_ = nn.Linear(self.feature_dim_, int(state["num_aux_classes"])).to(self.device)
+            self.C_.load_state_dict(state["aux_classifier"])
+            self.C_.requires_grad_(False)
+        self.history_ = [dict(r) for r in state.get("history", [])]
+        self.epochs_trained_ = int(state.get("epochs_trained", len(self.history_)))
+        tx = state.get("train_features")
+        self.train_X_ = None if tx is None else tx.to(self.device)
+        self.train_y_ = None if tx is None else state["train_labels"].to(self.device)
+        self._cache.clear()
+
+    # ----- presets and selection -------------------------------------------------------------------
+    @classmethod
+    def default_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
+        """The preset for the dataset (and variant) from presets/cycle_wgan.yaml, else scaled defaults.
+
+        CUB with sentence embeddings (semantic source ``sent*``) uses the ``CUB-sent`` entry. A variant with
+        no entry of its own (cycle-clswgan) starts from the dataset's cycle-wgan entry.
+        """
+        from zslkit.presets import find_preset
+
+        if variant is not None and variant not in VARIANTS:
+            raise ConfigError(f"unknown cycle-wgan variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        names = []
+        if dataset is not None:
+            if dataset.name.upper() == "CUB" and str(dataset.semantic_source).lower().startswith("sent"):
+                names.append("CUB-sent")
+            names.append(dataset.name)
+        preset_variant = None if variant in (None, "cycle-wgan") else variant
+        for v in ([preset_variant, None] if preset_variant else [None]):
+            for name in names:
+                p = find_preset(PRESET_METHOD, name, setting, v)
+                if p is not None and p.name.lower() == name.lower():
+                    cfg = apply_overrides(CycleWGANConfig(), p.params, source=f"preset {p.name}")
+                    return dataclasses.replace(cfg, variant=variant) if variant else cfg
+        cfg = scaled_default(dataset)
+        return dataclasses.replace(cfg, variant=variant) if variant else cfg
+
+    @classmethod
+    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        """The preset itself, then each ``syn_grid`` count (GAN epochs come from the monitor)."""
+        out = [{}]
+        for n in config.syn_grid:
+            n = int(n)
+            if n != config.syn_per_unseen:
+                out.append({"syn_per_unseen": n})
+        return out
+
+
+def scaled_default(dataset=None) -> CycleWGANConfig:
+    """Working defaults for a dataset without a preset, sized for a bounded CPU budget.
+
+    Smaller than the reference architecture on purpose (hidden width 2 x max(feature, embedding dim) rounded up
+    to a power of two, capped at 1024), lr_g 1e-3 (better than 1e-4 on the small synthetic sets) and about
+    3000 generator steps in all (5..60 epochs); the reference
+    presets never go through this function.
+    """
+    cfg = CycleWGANConfig()
+    if dataset is None:
+        return cfg
+    n = int(dataset.splits["trainval"].size)
+    width = int(min(1024, max(128, 2 ** math.ceil(math.log2(2 * max(dataset.feature_dim, dataset.embedding_dim))))))
+    steps = max(1, n // cfg.batch_size)
+    epochs = int(min(60, max(5, round(3000 / steps))))
+    return dataclasses.replace(cfg, hidden_g=width, hidden_d=width, epochs=epochs, lr_g=1e-3, syn_per_unseen=200,
+                               cls_epochs=25, cls_batch=512, pre_cls_batch=512)
+
+
+def _validate(cfg: CycleWGANConfig) -> None:
+    if cfg.variant not in VARIANTS:
+        raise ConfigError(f"cycle-wgan: unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)}")
+    if cfg.mode not in MODES:
+        raise ConfigError(f"cycle-wgan: unknown mode {cfg.mode!r}; choose one of {', '.join(MODES)}")
+    for key in ("epochs", "batch_size", "hidden_g", "hidden_d", "n_critic", "cls_batch", "regressor_batch",
+                "pre_cls_batch"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"cycle-wgan: {key} must be >= 1, got {getattr(cfg, key)}")
+    for key in ("noise_dim", "syn_per_unseen", "syn_per_seen", "eval_every", "cls_epochs", "regressor_epochs",
+                "pre_cls_epochs"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"cycle-wgan: {key} must be >= 0, got {getattr(cfg, key)}")
+    for key in ("lr_g", "lr_d", "cls_lr", "max_critic_loss"):
+        if not getattr(cfg, key) > 0:
+            raise ConfigError(f"cycle-wgan: {key} must be > 0, got {getattr(cfg, key)}")
+
+
+def _snapshot(*modules: nn.Module) -> list[list[torch.Tensor]]:
+    return [[p.detach().clone() for p in m.parameters()] for m in modules]
+
+
+@torch.no_grad()
+def _restore(*modules_and_state) -> None:
+    *modules, state = modules_and_state
+    for m, saved in zip(modules, state):
+        for p, s in zip(m.parameters(), saved):
+            p.copy_(s)
