@@ -353,7 +353,7 @@ class CycleWGAN(ZSLMethod):
         """
         self._check_fitted()
         E = check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_, dim_name="embedding dimension")
-        counts = np.broadcast_to(np.asarray(per_class, dtype=np.int64), (E.shape[0],))
+        counts = np.array(np.broadcast_to(np.asarray(per_class, dtype=np.int64), (E.shape[0],)))
         if counts.min() < 0:
             raise ConfigError("per_class counts must be >= 0")
         if isinstance(generator, (int, np.integer)):

@@ -1,0 +1,134 @@
+"""``zslkit synthesize RUN_DIR --classes EMBEDDINGS --per-class N --out FILE``: features from a trained generator.
+
+The run directory's ``model.pt`` must hold a generative model (one with a ``synthesize`` method: cycle-WGAN /
+f-CLSWGAN). Class embeddings come from a ``.npy``, ``.csv`` or ``.txt`` file holding a C x A matrix (one row per
+class, A = the model's embedding dimension). The output format follows the extension of ``--out``:
+
+* ``.npz``: ``features`` (M x D float32), ``labels`` (M, 0-based rows of the embeddings file),
+  ``class_embeddings`` (C x A);
+* ``.h5`` / ``.hdf5``: cycle-WGAN's pseudo-feature layout (routines/augment_features.py): ``/train/X``,
+  ``/train/Y`` (1-based class ids = row + 1), ``/train/A/continuous`` (per-sample embedding) and string scalars
+  ``/info/{dataset,num_features,domain,architecture,architecture_file,timestamp}``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from zslkit.errors import ConfigError, DataError
+
+FORMATS = {".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "synthesize", help="generate visual features for classes from a trained cycle-WGAN / f-CLSWGAN run",
+        description="Generate synthetic visual features for the classes described in EMBEDDINGS with the generator "
+                    "saved in RUN_DIR/model.pt. Output: .npz (features, labels, class_embeddings) or the "
+                    "cycle-WGAN .h5 pseudo-feature layout, chosen by the extension of --out.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run directory holding model.pt")
+    p.add_argument("--classes", required=True, metavar="EMBEDDINGS",
+                   help="class embeddings, C x A, as .npy, .csv or .txt (one row per class)")
+    p.add_argument("--per-class", required=True, type=int, metavar="N", help="features to generate per class")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file: .npz, .h5 or .hdf5")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--domain", default="unseen", help="the /info/domain string of the .h5 output (default unseen)")
+    p.set_defaults(func=_run)
+
+
+def read_embeddings(path: str | Path) -> np.ndarray:
+    """A C x A float32 matrix from .npy / .csv / .txt, or a DataError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "class embeddings file not found")
+    ext = path.suffix.lower()
+    try:
+        if ext == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif ext == ".csv":
+            arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+        elif ext == ".txt":
+            arr = np.loadtxt(path, ndmin=2, dtype=np.float64)
+        else:
+            raise DataError(path, None, f"unsupported extension {ext!r}; use .npy, .csv or .txt")
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise DataError(path, None, f"cannot parse numbers ({exc})") from None
+    arr = np.asarray(arr)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.size == 0:
+        raise DataError(path, None, f"expected a C x A matrix (one row per class), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DataError(path, None, f"expected numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise DataError(path, None, "contains NaN or inf values")
+    return arr
+
+
+def write_h5(path: Path, features: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, info: dict) -> Path:
+    """cycle-WGAN's generated pseudo-feature file (1-based /train/Y), written atomically."""
+    import h5py
+
+    from zslkit.runs import atomic_write_bytes
+
+    buf = io.BytesIO()
+    string = h5py.string_dtype("utf-8")
+    with h5py.File(buf, "w") as fh:
+        fh.create_dataset("train/X", data=features)
+        fh.create_dataset("train/Y", data=(labels + 1).astype(np.int64))
+        fh.create_dataset("train/A/continuous", data=embeddings[labels])
+        for key, value in info.items():
+            fh.create_dataset(f"info/{key}", data=str(value), dtype=string)
+    return atomic_write_bytes(buf.getvalue(), path)
+
+
+def _run(args) -> int:
+    from zslkit.methods.base import ZSLMethod
+    from zslkit.runs import atomic_write_bytes, now_iso
+
+    out = Path(args.out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"--out {out}: unknown extension {out.suffix!r}; use .npz, .h5 or .hdf5")
+    if args.per_class < 1:
+        raise ConfigError(f"--per-class must be >= 1, got {args.per_class}")
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise DataError(run_dir, None, "run directory not found")
+    model = ZSLMethod.load(run_dir / "model.pt", device=args.device)
+    if not hasattr(model, "synthesize"):
+        raise ConfigError(f"the model in {run_dir} is {model.name!r}, which cannot synthesise features "
+                          "(use a cycle-wgan run)")
+    E = read_embeddings(args.classes)
+    if E.shape[1] != model.embedding_dim_:
+        raise DataError(args.classes, None, f"embedding dimension mismatch: the file has {E.shape[1]} columns, the "
+                        f"model expects {model.embedding_dim_} (one row per class)")
+    features, labels = model.synthesize(E, args.per_class, generator=args.seed)
+    if fmt == "npz":
+        buf = io.BytesIO()
+        np.savez(buf, features=features, labels=labels, class_embeddings=E)
+        atomic_write_bytes(buf.getvalue(), out)
+    else:
+        dataset = "unknown"
+        cfg_path = run_dir / "config.json"
+        if cfg_path.is_file():
+            try:
+                dataset = json.loads(cfg_path.read_text(encoding="utf-8")).get("dataset", dataset) or dataset
+            except (json.JSONDecodeError, AttributeError):
+                pass
+        info = {"dataset": dataset if isinstance(dataset, str) else json.dumps(dataset),
+                "num_features": features.shape[0], "domain": args.domain,
+                "architecture": json.dumps({"method": model.name, "variant": getattr(model.config, "variant", "")}),
+                "architecture_file": str(run_dir / "model.pt"), "timestamp": now_iso()}
+        write_h5(out, features, labels, E, info)
+    print(f"wrote {features.shape[0]} features ({E.shape[0]} classes x {args.per_class}, dim {features.shape[1]}) "
+          f"to {out}")
+    return 0
