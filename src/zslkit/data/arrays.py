@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,50 +20,89 @@ def read_matrix(path: str | Path, key: str | None = None) -> np.ndarray:
         raise DataError(path, key, "file not found")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.keys())
-                if key is None:
-                    if len(names) != 1:
-                        raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
-                    key = names[0]
-                if key not in names:
-                    raise DataError(path, key, f"no such array; the file holds {names}")
-                arr = z[key]
-        elif suffix in (".csv", ".txt", ".tsv"):
-            delimiter = "," if suffix == ".csv" else None
-            arr = np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2)
-        elif suffix == ".mat":
-            from zslkit.data.matio import read_mat
-
-            data = read_mat(path)
-            names = [k for k in data if not k.startswith("__")]
-            if key is None:
-                if len(names) != 1:
-                    raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
-                key = names[0]
-            if key not in data:
-                raise DataError(path, key, f"no such array; the file holds {names}")
-            arr = data[key]
-        else:
-            raise DataError(path, None, f"unsupported file type {suffix!r}; use .npy, .npz, .csv, .txt or .mat")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. loadtxt's "input contained no data": we say so below
+            arr, key = _read_any(path, suffix, key)
     except DataError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(path, key, f"cannot read the file ({type(exc).__name__}: {exc})") from None
+    except MemoryError:
+        raise DataError(path, key, "not enough memory to read the file (corrupted header claiming a huge array?)") \
+            from None
+    except Exception as exc:  # numpy/zipfile/scipy raise many kinds here: ValueError, BadZipFile, EOFError...
+        raise DataError(path, key, f"cannot read the file (truncated or corrupted?) ({type(exc).__name__}: {exc})") \
+            from None
+    return check_float_matrix(arr, path, key)
+
+
+def check_float_matrix(arr, path, key) -> np.ndarray:
+    """``arr`` as a finite, non-empty 2-D float32 matrix (a 1-D array is one row), or a DataError."""
     arr = np.asarray(arr)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.size == 0:
         raise DataError(path, key, f"expected a non-empty 2-D array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(path, key, f"expected numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) \
+            or arr.dtype.kind == "m":
+        raise DataError(path, key, f"expected real numbers, got dtype {arr.dtype}")
     if not np.all(np.isfinite(arr)):
-        raise DataError(path, key, "contains NaN or inf values")
-    return arr
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise DataError(path, key, f"contains NaN or inf values (first at row {bad[0]}, column {bad[1]})")
+    check_float32_range(arr, path, key)
+    return arr.astype(np.float32)
+
+
+def check_float32_range(arr, path, key) -> None:
+    """DataError when finite values would overflow to inf as float32 (|x| > 3.4e38)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
+        with np.errstate(all="ignore"):
+            big = np.abs(arr) > np.finfo(np.float32).max
+        if np.any(big):
+            pos = tuple(int(i) for i in np.argwhere(big)[0])
+            raise DataError(path, key, f"value {arr[pos]!r} at {list(pos)} is too large for float32 "
+                                       f"(|x| > {np.finfo(np.float32).max:.3g})")
+
+
+def _read_any(path: Path, suffix: str, key: str | None):
+    if suffix == ".npy":
+        obj = np.load(path, allow_pickle=False)
+        if not isinstance(obj, np.ndarray):
+            obj.close()
+            raise DataError(path, key, "is a .npz archive, not a .npy array (rename it to .npz)")
+        return obj, key
+    if suffix == ".npz":
+        obj = np.load(path, allow_pickle=False)
+        if isinstance(obj, np.ndarray):
+            return obj, key  # a .npy file named .npz: one array
+        with obj as z:
+            names = list(z.keys())
+            if key is None:
+                if len(names) != 1:
+                    raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
+                key = names[0]
+            if key not in names:
+                raise DataError(path, key, f"no such array; the file holds {names}")
+            try:
+                return z[key], key
+            except ValueError as exc:
+                raise DataError(path, key, f"cannot read without pickle (object arrays are not allowed): {exc}") \
+                    from None
+    if suffix in (".csv", ".txt", ".tsv"):
+        delimiter = "," if suffix == ".csv" else None
+        return np.loadtxt(path, delimiter=delimiter, dtype=np.float64, ndmin=2), key
+    if suffix == ".mat":
+        from zslkit.data.matio import read_mat
+
+        data = read_mat(path)
+        names = [k for k in data if not k.startswith("__")]
+        if key is None:
+            if len(names) != 1:
+                raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
+            key = names[0]
+        if key not in data:
+            raise DataError(path, key, f"no such array; the file holds {names}")
+        return data[key], key
+    raise DataError(path, None, f"unsupported file type {suffix!r}; use .npy, .npz, .csv, .txt or .mat")
 
 
 def read_names(path: str | Path) -> list[str]:
@@ -70,4 +110,9 @@ def read_names(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "class-name file not found")
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, None, f"cannot read the class-name file as UTF-8 text ({type(exc).__name__}: {exc})") \
+            from None
+    return [line.strip() for line in text.splitlines() if line.strip()]

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.data.arrays import check_float32_range
 from zslkit.data.dataset import ZSLDataset
+from zslkit.data.xlsa17 import as_int64
 from zslkit.errors import DataError
 from zslkit.runs import atomic_write_bytes
 
@@ -51,9 +53,22 @@ def _open(path: Path):
                                          f"{type(exc).__name__}: {exc}") from None
 
 
+def _has(fh, path: Path, key: str) -> bool:
+    """``key in fh``, where a corrupted file's failure is a DataError naming the key."""
+    try:
+        return key in fh
+    except Exception as exc:  # h5py raises RuntimeError/KeyError/OSError on damaged link tables
+        raise DataError(str(path), key, f"cannot read (truncated or corrupted file?): {type(exc).__name__}: {exc}") \
+            from None
+
+
 def _get(fh, path: Path, key: str) -> np.ndarray:
-    if key not in fh:
-        raise DataError(str(path), key, f"required dataset is missing; top-level keys present: {sorted(fh.keys())}")
+    if not _has(fh, path, key):
+        try:
+            present = sorted(str(k) for k in fh.keys())
+        except Exception:
+            present = "(cannot list them: corrupted file?)"
+        raise DataError(str(path), key, f"required dataset is missing; top-level keys present: {present}")
     try:
         return np.asarray(fh[key][()])
     except Exception as exc:
@@ -61,13 +76,28 @@ def _get(fh, path: Path, key: str) -> np.ndarray:
             from None
 
 
+def _matrix(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """A 2-D real numeric array (features / embeddings), or a DataError."""
+    if arr.ndim != 2 or arr.dtype.kind not in "iufb":
+        raise DataError(str(path), key, f"expected a 2-D real numeric matrix, got shape {arr.shape} dtype {arr.dtype}")
+    check_float32_range(arr, path, key)
+    return arr
+
+
+def _get_str(fh, path: Path, key: str, default: str) -> str:
+    if not _has(fh, path, key):
+        return default
+    value = _get(fh, path, key)
+    if value.dtype.kind not in "OSU" or value.size != 1:
+        raise DataError(str(path), key, f"expected one string, got shape {value.shape} dtype {value.dtype}")
+    return _str(value)
+
+
 def _ids(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
     arr = np.asarray(arr).reshape(-1)
     if arr.dtype.kind not in "iuf":
         raise DataError(str(path), key, f"expected integer class ids, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
-        raise DataError(str(path), key, "class ids hold NaN or non-integer values")
-    arr = arr.astype(np.int64)
+    arr = as_int64(arr, path, key, "class ids")
     if arr.size and arr.min() < 1:
         raise DataError(str(path), key, f"class id {arr.min()} found, but Y/ids are 1-based (1..C); this file "
                                         f"looks 0-based")
@@ -77,7 +107,7 @@ def _ids(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
 def _str(value) -> str:
     if isinstance(value, np.ndarray):
         value = value.reshape(-1)[0] if value.size else b""
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, np.bytes_)):
         return value.decode("utf-8", "replace")
     return str(value)
 
@@ -114,26 +144,39 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
     data_path = path if path.is_file() else folder / DATA_FILE
     knn_path = folder / KNN_FILE
     notes: list[str] = []
-    with _open(data_path) as fh:
-        feats, labels, sizes = [], [], []
-        for _split, group in _REQUIRED_GROUPS:
-            x = _get(fh, data_path, f"{group}/X")
-            y = _ids(_get(fh, data_path, f"{group}/Y"), data_path, f"{group}/Y")
-            if x.ndim != 2 or x.shape[0] != y.size:
-                raise DataError(str(data_path), f"{group}/X", f"shape {x.shape} does not match {y.size} labels in "
-                                                             f"{group}/Y")
-            feats.append(x)
-            labels.append(y - 1)
-            sizes.append(y.size)
-        extra = {}
-        for split, group in (("train", "train_val"), ("val", "val")):
-            if f"{group}/X" in fh and f"{group}/Y" in fh:
-                extra[split] = (_get(fh, data_path, f"{group}/X"),
-                                _ids(_get(fh, data_path, f"{group}/Y"), data_path, f"{group}/Y") - 1)
-        ds_name = name or (_str(fh["name"][()]) if "name" in fh else folder.name)
-        semantic = _str(fh["semantic"][()]) if "semantic" in fh else "att"
-        sample_emb = [(_get(fh, data_path, f"{g}/A/continuous") if f"{g}/A/continuous" in fh else None)
-                      for _, g in _REQUIRED_GROUPS]
+    fh = _open(data_path)
+    try:
+        with fh:
+            feats, labels, sizes = [], [], []
+            for _split, group in _REQUIRED_GROUPS:
+                x = _matrix(_get(fh, data_path, f"{group}/X"), data_path, f"{group}/X")
+                y = _ids(_get(fh, data_path, f"{group}/Y"), data_path, f"{group}/Y")
+                if x.shape[0] != y.size:
+                    raise DataError(str(data_path), f"{group}/X", f"shape {x.shape} does not match {y.size} labels "
+                                                                 f"in {group}/Y")
+                if y.size == 0:
+                    raise DataError(str(data_path), f"{group}/Y", "group is empty (no samples)")
+                feats.append(x)
+                labels.append(y - 1)
+                sizes.append(y.size)
+            extra = {}
+            for split, group in (("train", "train_val"), ("val", "val")):
+                if _has(fh, data_path, f"{group}/X") and _has(fh, data_path, f"{group}/Y"):
+                    ex = _matrix(_get(fh, data_path, f"{group}/X"), data_path, f"{group}/X")
+                    ey = _ids(_get(fh, data_path, f"{group}/Y"), data_path, f"{group}/Y") - 1
+                    if ex.shape[0] != ey.size:
+                        raise DataError(str(data_path), f"{group}/X", f"shape {ex.shape} does not match {ey.size} "
+                                                                     f"labels in {group}/Y")
+                    extra[split] = (ex, ey)
+            ds_name = name or _get_str(fh, data_path, "name", folder.name)
+            semantic = _get_str(fh, data_path, "semantic", "att")
+            sample_emb = [(_get(fh, data_path, f"{g}/A/continuous") if _has(fh, data_path, f"{g}/A/continuous")
+                           else None) for _, g in _REQUIRED_GROUPS]
+    except DataError:
+        raise
+    except Exception as exc:  # closing a damaged file, or h5py failing somewhere unexpected
+        raise DataError(str(data_path), None, f"not a readable HDF5 file (truncated or corrupted?): "
+                                              f"{type(exc).__name__}: {exc}") from None
     if len({f.shape[1] for f in feats}) != 1:
         raise DataError(str(data_path), "test/unseen/X", f"feature dims differ between groups: "
                                                          f"{[f.shape[1] for f in feats]}")
@@ -143,11 +186,21 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
     splits: dict = {s: np.arange(bounds[i], bounds[i + 1]) for i, (s, _) in enumerate(_REQUIRED_GROUPS)}
 
     if knn_path.is_file():
-        with _open(knn_path) as kh:
-            ids = _ids(_get(kh, knn_path, "openset/ids"), knn_path, "openset/ids")
-            data = _get(kh, knn_path, "openset/data")
-            raw_names = _get(kh, knn_path, "openset/labels") if "openset/labels" in kh else None
-        if data.ndim != 2 or data.shape[0] != ids.size:
+        kh = _open(knn_path)
+        try:
+            with kh:
+                ids = _ids(_get(kh, knn_path, "openset/ids"), knn_path, "openset/ids")
+                data = _matrix(_get(kh, knn_path, "openset/data"), knn_path, "openset/data")
+                raw_names = (_get(kh, knn_path, "openset/labels") if _has(kh, knn_path, "openset/labels")
+                             else None)
+        except DataError:
+            raise
+        except Exception as exc:
+            raise DataError(str(knn_path), None, f"not a readable HDF5 file (truncated or corrupted?): "
+                                                 f"{type(exc).__name__}: {exc}") from None
+        if ids.size == 0:
+            raise DataError(str(knn_path), "openset/ids", "no class ids (empty)")
+        if data.shape[0] != ids.size:
             raise DataError(str(knn_path), "openset/data", f"shape {data.shape} does not match {ids.size} ids")
         num_classes = int(ids.max())
         if np.unique(ids).size != ids.size or num_classes != ids.size:
@@ -167,12 +220,29 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
         if any(e is None for e in sample_emb):
             raise DataError(str(knn_path), "openset/data", "knn.h5 not found and data.h5 has no A/continuous to "
                                                            "rebuild the class embeddings from")
-        a = np.concatenate(sample_emb, axis=0)
+        for (_, g), e, size in zip(_REQUIRED_GROUPS, sample_emb, sizes):
+            _matrix(e, data_path, f"{g}/A/continuous")
+            if e.shape[0] != size:
+                raise DataError(str(data_path), f"{g}/A/continuous", f"{e.shape[0]} rows but {size} samples in {g}")
+        if len({e.shape[1] for e in sample_emb}) != 1:
+            raise DataError(str(data_path), "test/unseen/A/continuous", f"embedding dims differ between groups: "
+                                                                        f"{[e.shape[1] for e in sample_emb]}")
+        a = np.concatenate(sample_emb, axis=0).astype(np.float64)
         num_classes = int(lab.max()) + 1
         emb = np.zeros((num_classes, a.shape[1]))
         emb[lab] = a
+        with np.errstate(invalid="ignore"):
+            differ = ~np.all((a == emb[lab]) | (np.isnan(a) & np.isnan(emb[lab])), axis=1)
+        if np.any(differ):
+            cls = int(lab[np.flatnonzero(differ)[0]])
+            raise DataError(str(data_path), "A/continuous", f"knn.h5 not found, and the per-image class embeddings "
+                                                            f"of class id {cls + 1} differ between images, so the "
+                                                            f"class embedding cannot be rebuilt")
+        absent = np.setdiff1d(np.arange(num_classes), lab)
         names = [f"class_{i:03d}" for i in range(num_classes)]
         notes.append("knn.h5 not found: class embeddings rebuilt from the per-image A/continuous rows")
+        if absent.size:
+            notes.append(f"{absent.size} class ids below the largest have no samples; their embeddings are zeros")
         source = str(data_path)
 
     if "train" in extra and "val" in extra:

@@ -43,8 +43,11 @@ def mat_version(path: str | Path) -> str:
         raise DataError(str(path), None, "file not found")
     if path.is_dir():
         raise DataError(str(path), None, "is a folder, expected a .mat file")
-    with open(path, "rb") as fh:
-        head = fh.read(1024)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError as exc:
+        raise DataError(str(path), None, f"cannot read the file ({type(exc).__name__}: {exc})") from None
     if len(head) < 128:
         raise DataError(str(path), None, f"not a MATLAB .mat file: only {len(head)} bytes (truncated or empty)")
     if head[512:520] == _HDF5_SIGNATURE or head[:8] == _HDF5_SIGNATURE or head.startswith(b"MATLAB 7.3"):
@@ -152,18 +155,29 @@ def _read_h5(path: Path, keys: list[str] | None) -> dict[str, np.ndarray]:
         raise DataError(str(path), None, f"not a readable MATLAB v7.3 (HDF5) file (truncated or corrupted?): "
                                          f"{type(exc).__name__}: {exc}") from None
     out: dict[str, np.ndarray] = {}
-    with fh:
-        names = [k for k in fh.keys() if not k.startswith("#")]
-        for name in names:
-            if keys is not None and name not in keys:
-                continue
+    try:
+        with fh:
             try:
-                out[name] = _h5_value(fh, fh[name], path, name)
-            except DataError:
-                raise
-            except Exception as exc:
-                raise DataError(str(path), name, f"cannot read this variable (truncated or corrupted file?): "
+                names = [str(k) for k in fh.keys() if not str(k).startswith("#")]
+            except Exception as exc:  # a corrupted root group: h5py raises RuntimeError, KeyError, TypeError...
+                raise DataError(str(path), None, f"not a readable MATLAB v7.3 (HDF5) file (truncated or "
+                                                 f"corrupted?): cannot list its variables: "
                                                  f"{type(exc).__name__}: {exc}") from None
+            for name in names:
+                if keys is not None and name not in keys:
+                    continue
+                try:
+                    out[name] = _h5_value(fh, fh[name], path, name)
+                except DataError:
+                    raise
+                except Exception as exc:
+                    raise DataError(str(path), name, f"cannot read this variable (truncated or corrupted file?): "
+                                                     f"{type(exc).__name__}: {exc}") from None
+    except DataError:
+        raise
+    except Exception as exc:  # closing a corrupted file can fail too
+        raise DataError(str(path), None, f"not a readable MATLAB v7.3 (HDF5) file (truncated or corrupted?): "
+                                         f"{type(exc).__name__}: {exc}") from None
     return out
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.data.arrays import check_float32_range
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import DataError
 from zslkit.runs import atomic_write_bytes
@@ -67,7 +68,9 @@ def load_npz(path: str | Path, *, name: str | None = None, semantic: str | None 
     if names is None:
         names = [f"class_{i:03d}" for i in range(emb.shape[0] if emb.ndim else 0)]
     else:
-        names = [str(x) for x in np.asarray(names).reshape(-1)]
+        if names.dtype.kind not in "US":
+            raise DataError(str(path), "class_names", f"expected strings, got dtype {names.dtype}")
+        names = [_decode(x) for x in np.asarray(names).reshape(-1)]
     if emb.ndim == 2 and len(names) != emb.shape[0]:
         raise DataError(str(path), "class_names", f"{len(names)} class names but {emb.shape[0]} class embeddings")
     splits = {k: arrays.get(k) for k in ("trainval", "train", "val", "test_seen", "test_unseen")}
@@ -75,8 +78,13 @@ def load_npz(path: str | Path, *, name: str | None = None, semantic: str | None 
     for k, v in splits.items():
         if v is not None:
             digest.update(k.encode() + np.ascontiguousarray(v).tobytes())
-    ds_name = name or (str(arrays["name"]) if "name" in arrays else path.stem)
-    sem = semantic or (str(arrays["semantic_source"]) if "semantic_source" in arrays else "att")
+    ds_name = name or (_one_str(arrays["name"], path, "name") if "name" in arrays else path.stem)
+    sem = semantic or (_one_str(arrays["semantic_source"], path, "semantic_source") if "semantic_source" in arrays
+                       else "att")
+    for key in ("features", "class_embeddings"):
+        if arrays[key].dtype.kind not in "iufb":  # complex would silently lose its imaginary part
+            raise DataError(str(path), key, f"expected real numbers, got dtype {arrays[key].dtype}")
+        check_float32_range(arrays[key], path, key)
     if splits["train"] is None and splits["val"] is None:
         notes.append("no train/val keys: no validation split; validation classes will be derived when needed")
     notes.append("split_sha256 is the sha256 of the split index arrays in the .npz")
@@ -85,9 +93,26 @@ def load_npz(path: str | Path, *, name: str | None = None, semantic: str | None 
                       source=str(path), split_sha256=digest.hexdigest(), notes=tuple(notes))
 
 
+def _decode(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _one_str(value: np.ndarray, path: Path, key: str) -> str:
+    value = np.asarray(value)
+    if value.dtype.kind not in "US" or value.size != 1:
+        raise DataError(str(path), key, f"expected one string, got shape {value.shape} dtype {value.dtype}")
+    return _decode(value.reshape(-1)[0])
+
+
 def write_npz(dataset: ZSLDataset, path: str | Path) -> Path:
     """Write ``dataset`` as a compressed ``.npz`` (atomically)."""
     path = Path(path)
+    for key, values in (("class_names", dataset.class_names), ("name", [dataset.name]),
+                        ("semantic_source", [dataset.semantic_source])):
+        bad = [v for v in values if str(v).endswith("\x00")]
+        if bad:  # numpy's fixed-width str arrays drop trailing NULs: refuse rather than lose them
+            raise DataError(str(path), key, f"{bad[0]!r} ends with a NUL character, which the .npz format "
+                                            f"cannot store")
     out = {
         "features": dataset.features,
         "labels": dataset.labels,

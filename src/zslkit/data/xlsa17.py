@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.data.arrays import check_float32_range
 from zslkit.data.dataset import ZSLDataset
 from zslkit.data.matio import cellstr, file_sha256, read_mat, write_mat
 from zslkit.errors import DataError
@@ -40,6 +41,20 @@ FEATURES_FILE = "res101.mat"
 
 # ----- features file -------------------------------------------------------------------------------------
 
+def as_int64(arr: np.ndarray, file, key: str, what: str) -> np.ndarray:
+    """A numeric index/label array as int64, or a DataError (NaN, non-integer, or beyond the int64 range)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise DataError(str(file), key, f"{what} hold NaN, inf or non-integer values")
+        if arr.size and np.abs(arr).max() > 2.0 ** 53:
+            raise DataError(str(file), key, f"{what} hold values out of range (largest |value| "
+                                            f"{np.abs(arr).max():.6g})")
+    elif arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise DataError(str(file), key, f"{what} hold values out of range (largest {arr.max()})")
+    return arr.astype(np.int64)
+
+
 def read_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(features N x D, 0-based labels, notes) from an xlsa17 ``res101.mat``."""
     notes: list[str] = []
@@ -50,11 +65,7 @@ def read_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
                                              f"shape {labels.shape}")
     if labels.ndim > 2 or (labels.ndim == 2 and min(labels.shape) != 1):
         raise DataError(str(path), "labels", f"expected an N x 1 vector, got shape {labels.shape}")
-    labels = labels.reshape(-1)
-    if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
-            raise DataError(str(path), "labels", "labels hold NaN or non-integer values")
-    labels = labels.astype(np.int64)
+    labels = as_int64(labels.reshape(-1), path, "labels", "labels")
     if labels.min() == 0:
         raise DataError(str(path), "labels", "contains class id 0, but xlsa17 labels are 1-based (1..C); this "
                                              "file looks 0-based (written by a tool that did not add 1?)")
@@ -62,9 +73,10 @@ def read_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         raise DataError(str(path), "labels", f"negative class id {labels.min()}")
     n = labels.size
     feats = np.asarray(data["features"])
-    if feats.ndim != 2 or feats.dtype == object:
-        raise DataError(str(path), "features", f"expected a 2-D numeric matrix (D x N), got shape {feats.shape} "
-                                               f"dtype {feats.dtype}")
+    if feats.ndim != 2 or feats.dtype.kind not in "iufb":
+        raise DataError(str(path), "features", f"expected a 2-D real numeric matrix (D x N), got shape "
+                                               f"{feats.shape} dtype {feats.dtype}")
+    check_float32_range(feats, path, "features")
     if feats.shape[1] == n:
         feats = feats.T  # the xlsa17 convention: D x N (also taken when square)
     elif feats.shape[0] == n:
@@ -95,9 +107,7 @@ def _locs(split_path: Path, data: dict, n: int, features_path: Path) -> dict[str
         arr = arr.reshape(-1)
         if arr.size == 0:
             raise DataError(str(split_path), key, "index vector is empty")
-        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
-            raise DataError(str(split_path), key, "index vector holds NaN or non-integer values")
-        arr = arr.astype(np.int64)
+        arr = as_int64(arr, split_path, key, "indices")
         if arr.min() == 0:
             raise DataError(str(split_path), key, "contains index 0, but xlsa17 indices are 1-based (1..N); this "
                                                   "file looks 0-based")
@@ -153,8 +163,12 @@ def _derive_train_val(split_path: Path, split_data: dict, splits: dict, labels: 
             continue
         if not all(k in other for k in LOC_KEYS.values()):
             continue
-        same = all(np.array_equal(np.asarray(other[LOC_KEYS[s]]).reshape(-1).astype(np.int64),
-                                  splits[s] + 1) for s in ("trainval", "test_seen", "test_unseen"))
+        try:
+            same = all(np.array_equal(as_int64(np.asarray(other[LOC_KEYS[s]]).reshape(-1), sibling, LOC_KEYS[s],
+                                               "indices"), splits[s] + 1)
+                       for s in ("trainval", "test_seen", "test_unseen"))
+        except (DataError, TypeError, ValueError):
+            same = False  # a sibling with unreadable index arrays is not "the same split"
         if not same:
             continue
         n = labels.size
@@ -203,6 +217,7 @@ def load_pair(features_path: Path, split_path: Path, *, embedding_key: str, sema
     if emb.ndim != 2 or emb.dtype == object or emb.dtype.kind not in "iufb":
         raise DataError(str(split_path), embedding_key, f"expected a numeric attr_dim x C matrix, got shape "
                                                         f"{emb.shape} dtype {emb.dtype}")
+    check_float32_range(emb, split_path, embedding_key)
     emb = emb.T.astype(np.float64)
     splits = _locs(split_path, split_data, labels.size, features_path)
     has_names = "allclasses_names" in split_data
