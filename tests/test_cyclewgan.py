@@ -176,3 +176,10 @@ def test_bad_config():
         CycleWGAN(variant="f-gan")
     with pytest.raises(ConfigError, match="mode"):
         CycleWGAN(mode="mix")
+
+
+def test_validation_selection_picks_gan_epoch(tiny):
+    res = run_protocol(CycleWGAN, tiny, config=dict(TINY, epochs=4, eval_every=2), selection="validation",
+                       seed=0, device="cpu", progress=True)
+    assert [row["epoch"] for row in res.history] == [2, 4]
+    assert res.config.epochs in (2, 4) and len(res.model.history_) == res.config.epochs
