@@ -183,3 +183,26 @@ def test_validation_selection_picks_gan_epoch(tiny):
                        seed=0, device="cpu", progress=True)
     assert [row["epoch"] for row in res.history] == [2, 4]
     assert res.config.epochs in (2, 4) and len(res.model.history_) == res.config.epochs
+
+
+def test_resume_continues_exactly(tiny):
+    full = _fit(tiny, seed=2, epochs=4)
+
+    class Stop(Exception):
+        pass
+
+    saved = {}
+
+    def hook(epoch, model):
+        if epoch == 2:
+            saved["state"] = model.training_state()
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit_on(CycleWGAN(dict(TINY, epochs=4), seed=2, device="cpu"), tiny, False, checkpoint=hook)
+    resumed = fit_on(CycleWGAN(dict(TINY, epochs=4), seed=2, device="cpu"), tiny, False,
+                     resume_state=saved["state"])
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+    assert strip(resumed.history_) == strip(full.history_)
+    for p, q in zip(resumed.G_.parameters(), full.G_.parameters()):
+        assert torch.equal(p, q)

@@ -204,14 +204,44 @@ class CycleWGAN(ZSLMethod):
         self.train_X_, self.train_y_ = Xt, yt
         self.train_embeddings_ = Et
         self._build_networks()
-        if self.uses_cycle:
-            self._pretrain_regressor(Xt, Et[yt])
-        if self.uses_cls:
-            self.C_ = train_softmax(Xt, yt, Et.shape[0], epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
-                                    batch_size=cfg.pre_cls_batch, betas=(0.5, 0.999),
-                                    generator=make_generator(self.seed + 2, dev))
+        self._opt_g = make_adam(self.G_.parameters(), cfg.lr_g, cfg.betas_g, 0.0, dev)
+        self._opt_d = make_adam(self.D_.parameters(), cfg.lr_d, cfg.betas_d, 0.0, dev)
+        self._gen = make_generator(self.seed + 3, dev)
+        resume = getattr(self, "_resume_state", None)
+        if resume is not None:  # continue an interrupted fit: networks, optimizers, noise RNG, history
+            self.restore_training_state(resume)
+        else:
+            if self.uses_cycle:
+                self._pretrain_regressor(Xt, Et[yt])
+            if self.uses_cls:
+                self.C_ = train_softmax(Xt, yt, Et.shape[0], epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
+                                        batch_size=cfg.pre_cls_batch, betas=(0.5, 0.999),
+                                        generator=make_generator(self.seed + 2, dev))
         self._train_gan(Xt, yt, Et, monitor)
         self._cache.clear()
+
+    def training_state(self) -> dict:
+        """Everything needed to continue the GAN training exactly (networks, optimizers, noise RNG, epoch)."""
+        return {
+            "epoch": int(self.epochs_trained_),
+            "model": self.state_dict(with_features=False),
+            "opt_g": self._opt_g.state_dict(),
+            "opt_d": self._opt_d.state_dict(),
+            "rng": self._gen.get_state(),
+        }
+
+    def restore_training_state(self, state: dict) -> int:
+        keep = (self.train_X_, self.train_y_)
+        self.load_state_dict(state["model"])
+        self.train_X_, self.train_y_ = keep
+        self._opt_g = make_adam(self.G_.parameters(), self.config.lr_g, self.config.betas_g, 0.0, self.device)
+        self._opt_d = make_adam(self.D_.parameters(), self.config.lr_d, self.config.betas_d, 0.0, self.device)
+        self._opt_g.load_state_dict(state["opt_g"])
+        self._opt_d.load_state_dict(state["opt_d"])
+        self._gen = make_generator(self.seed + 3, self.device)
+        self._gen.set_state(state["rng"])
+        self.epochs_trained_ = int(state["epoch"])
+        return self.epochs_trained_
 
     def _pretrain_regressor(self, X: torch.Tensor, A: torch.Tensor) -> None:
         cfg = self.config
@@ -249,10 +279,8 @@ class CycleWGAN(ZSLMethod):
     def _train_gan(self, X, y, E, monitor) -> None:
         cfg, dev = self.config, self.device
         G, D, R, C = self.G_, self.D_, self.R_, self.C_
-        opt_g = make_adam(G.parameters(), cfg.lr_g, cfg.betas_g, 0.0, dev)
-        opt_d = make_adam(D.parameters(), cfg.lr_d, cfg.betas_d, 0.0, dev)
+        opt_g, opt_d, gen = self._opt_g, self._opt_d, self._gen
         d_params = list(D.parameters())
-        gen = make_generator(self.seed + 3, dev)
         nz = self._noise_dim()
         every = cfg.eval_every or max(1, cfg.epochs // 10)
         use_cycle, use_cls = self.uses_cycle, self.uses_cls
@@ -262,7 +290,7 @@ class CycleWGAN(ZSLMethod):
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.variant} GAN", unit="epoch", disable=not self.progress,
+        bar = tqdm(range(self.epochs_trained_ + 1, cfg.epochs + 1), initial=self.epochs_trained_, total=cfg.epochs, desc=f"{cfg.variant} GAN", unit="epoch", disable=not self.progress,
                    leave=False)
         for epoch in bar:
             t0 = time.perf_counter()
@@ -325,11 +353,10 @@ class CycleWGAN(ZSLMethod):
             good = _snapshot(G, D)
             bar.set_postfix(D=f"{m[0]:.3f}", W=f"{m[1]:.3f}", gp=f"{m[2]:.3f}",
                             cyc=f"{m[3]:.4f}" if use_cycle else "-", refresh=False)
-            if epoch % every == 0 or epoch == cfg.epochs:
-                self._cache.clear()
-                met = self._call_monitor(monitor, epoch)
-                if met:
-                    row["monitor"] = {k: v for k, v in met.items() if isinstance(v, (int, float))}
+            self._cache.clear()
+            met = self._epoch_done(epoch, monitor, evaluate=epoch % every == 0 or epoch == cfg.epochs)
+            if met:
+                row["monitor"] = {k: v for k, v in met.items() if isinstance(v, (int, float))}
         bar.close()
 
     # ----- synthesis -------------------------------------------------------------------------------
@@ -415,9 +442,9 @@ class CycleWGAN(ZSLMethod):
         return clf
 
     # ----- persistence -----------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self, with_features: bool = True) -> dict:
         cpu = lambda m: None if m is None else {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
-        keep = self.config.keep_train_features and getattr(self, "train_X_", None) is not None
+        keep = with_features and self.config.keep_train_features and getattr(self, "train_X_", None) is not None
         return {
             "generator": cpu(self.G_),
             "critic": cpu(self.D_),
