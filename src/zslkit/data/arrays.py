@@ -56,10 +56,10 @@ def check_float32_range(arr, path, key) -> None:
     arr = np.asarray(arr)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
         with np.errstate(all="ignore"):
-            big = np.abs(arr) > np.finfo(np.float32).max
+            big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)  # NaN/inf are reported elsewhere
         if np.any(big):
             pos = tuple(int(i) for i in np.argwhere(big)[0])
-            raise DataError(path, key, f"value {arr[pos]!r} at {list(pos)} is too large for float32 "
+            raise DataError(path, key, f"value {float(arr[pos]):.6g} at index {list(pos)} is too large for float32 "
                                        f"(|x| > {np.finfo(np.float32).max:.3g})")
 
 

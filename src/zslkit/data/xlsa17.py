@@ -220,6 +220,11 @@ def load_pair(features_path: Path, split_path: Path, *, embedding_key: str, sema
     check_float32_range(emb, split_path, embedding_key)
     emb = emb.T.astype(np.float64)
     splits = _locs(split_path, split_data, labels.size, features_path)
+    used = np.unique(np.concatenate([v for v in splits.values() if v is not None]))
+    if used.size < labels.size:
+        notes.append(f"{features_path.name} has {labels.size} rows but the split file uses only {used.size} of them "
+                     f"(largest index {int(used.max()) + 1}); the other rows are ignored - check that both files are "
+                     f"from the same dataset")
     has_names = "allclasses_names" in split_data
     names = _class_names(split_path, split_data, emb.shape[0], notes)
     if embedding_key == "original_att":
@@ -251,8 +256,11 @@ def construct(*, features_path: Path, split_path: Path, embedding_key: str, **kw
         if key == "class_names":
             raise DataError(str(split_path), "allclasses_names", exc.problem) from None
         if key in LOC_KEYS:
+            hint = ""
+            if "in both" in exc.problem or "unseen classes" in exc.problem or "test_seen classes" in exc.problem:
+                hint = "; if the split file was written with 0-based indices, every index is off by one"
             raise DataError(str(split_path), LOC_KEYS[key],
-                            f"{exc.problem} (labels from {features_path})") from None
+                            f"{exc.problem} (labels from {features_path}){hint}") from None
         raise
 
 
