@@ -83,6 +83,7 @@ class CVCConfig:
     gce_q: float = 0.5  # generalized cross-entropy exponent (q -> 0: cross-entropy)
     # --- speed
     cuda_graphs: bool = True  # capture the inductive training step as a CUDA graph (CUDA only)
+    graph_episodes: int = 8  # training steps per captured CUDA graph (unrolled)
     lr_grid: tuple = ()  # learning rates tried during validation selection (empty: only the config's)
 
 
@@ -215,26 +216,30 @@ class CVCClassifier(CandidateClassifier):
 
 
 class _InductiveStep:
-    """One episode: generate the episode's classifiers, cosine scores, CE, clip, Adam step.
+    """Episodes of the inductive stage: generate the episode's classifiers, cosine scores, CE, clip, Adam.
 
-    On CUDA (``cuda_graphs``) the whole step (forward, backward, clipping, fused capturable Adam) is
-    captured once after a few eager warm-up episodes and replayed; inputs go through static buffers.
+    Eager on the CPU. On CUDA (``cuda_graphs``), after a few eager warm-up episodes on a side stream, a
+    block of ``graph_episodes`` consecutive training steps (forward, backward, clipping, fused capturable
+    Adam, unrolled) is captured once as a CUDA graph and replayed with the next block's indices copied
+    into static buffers; an epoch's leftover episodes (fewer than a block) run eagerly. Every step zeroes
+    the gradients in place, so graph and eager steps share the same gradient tensors.
     """
 
     WARMUP = 3
 
     def __init__(self, net: ClassifierGenerator, X: torch.Tensor, E: torch.Tensor, ways: int, shots: int,
-                 optimizer, clip: float, use_graph: bool):
+                 optimizer, clip: float, use_graph: bool, graph_episodes: int = 8):
         self.net, self.X, self.E, self.opt, self.clip = net, X, E, optimizer, float(clip)
         self.params = list(net.parameters())
         self.labels = local_labels(ways, shots, X.device)
         self.loss_sum = torch.zeros((), device=X.device)
         self.use_graph = use_graph
+        self.block = max(1, int(graph_episodes))
         self.graph = None
         self.calls = 0
         if use_graph:
-            self.static_idx = torch.zeros(ways * shots, dtype=torch.int64, device=X.device)
-            self.static_cls = torch.zeros(ways, dtype=torch.int64, device=X.device)
+            self.static_idx = torch.zeros(self.block, ways * shots, dtype=torch.int64, device=X.device)
+            self.static_cls = torch.zeros(self.block, ways, dtype=torch.int64, device=X.device)
             self.stream = torch.cuda.Stream(device=X.device)
 
     def _body(self, idx: torch.Tensor, cls: torch.Tensor) -> None:
@@ -247,37 +252,45 @@ class _InductiveStep:
         self.opt.step()
         self.loss_sum.add_(loss.detach())
 
-    def __call__(self, idx: torch.Tensor, cls: torch.Tensor) -> None:
-        if not self.use_graph:
-            self.opt.zero_grad(set_to_none=True)
-            self._body(idx, cls)
-            return
-        self.static_idx.copy_(idx)
-        self.static_cls.copy_(cls)
-        if self.graph is not None:
-            self.graph.replay()
-            return
-        if self.calls < self.WARMUP:  # eager warm-up on a side stream (real training episodes)
-            self.stream.wait_stream(torch.cuda.current_stream(self.X.device))
-            with torch.cuda.stream(self.stream):
-                self.opt.zero_grad(set_to_none=True)
-                self._body(self.static_idx, self.static_cls)
-            torch.cuda.current_stream(self.X.device).wait_stream(self.stream)
-            self.calls += 1
-            return
+    def _eager(self, idx: torch.Tensor, cls: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=not self.use_graph)
+        self._body(idx, cls)
+
+    def _capture(self) -> bool:
         try:
             graph = torch.cuda.CUDAGraph()
-            self.opt.zero_grad(set_to_none=True)
+            self.opt.zero_grad(set_to_none=True)  # gradients are allocated from the graph's pool
             with torch.cuda.graph(graph):
-                self._body(self.static_idx, self.static_cls)
+                for k in range(self.block):
+                    self.opt.zero_grad(set_to_none=False)
+                    self._body(self.static_idx[k], self.static_cls[k])
         except Exception as exc:  # pragma: no cover - depends on the CUDA stack
             log.warning("CUDA graph capture failed (%s: %s); continuing eagerly", type(exc).__name__, exc)
             self.use_graph = False
-            self.opt.zero_grad(set_to_none=True)
-            self._body(idx, cls)
-            return
+            return False
         self.graph = graph
-        graph.replay()  # capture does not run the step; replay it for this episode
+        return True
+
+    def run(self, idx: torch.Tensor, cls: torch.Tensor) -> None:
+        """Train on the episodes ``idx`` (n x ways*shots) / ``cls`` (n x ways), in order."""
+        n, e = idx.shape[0], 0
+        while e < n:
+            if self.use_graph and self.calls >= self.WARMUP and n - e >= self.block:
+                self.static_idx.copy_(idx[e:e + self.block])
+                self.static_cls.copy_(cls[e:e + self.block])
+                if self.graph is not None or self._capture():
+                    self.graph.replay()  # (capture itself does not run the steps)
+                    e += self.block
+                    continue
+            if self.use_graph and self.graph is None:  # warm-up before capture: on a side stream
+                self.stream.wait_stream(torch.cuda.current_stream(self.X.device))
+                with torch.cuda.stream(self.stream):
+                    self._eager(idx[e], cls[e])
+                torch.cuda.current_stream(self.X.device).wait_stream(self.stream)
+            else:
+                self._eager(idx[e], cls[e])
+            self.calls += 1
+            e += 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -398,7 +411,7 @@ class CVCZSL(ZSLMethod):
         ways, shots = self._episode_shape(sampler, cfg.ways, cfg.shots, "inductive")
         use_graph = bool(cfg.cuda_graphs and dev.type == "cuda")
         opt = make_adam(self.net_.parameters(), cfg.lr, cfg.weight_decay, dev, capturable=use_graph)
-        step = _InductiveStep(self.net_, Xn, E, ways, shots, opt, cfg.grad_clip, use_graph)
+        step = _InductiveStep(self.net_, Xn, E, ways, shots, opt, cfg.grad_clip, use_graph, cfg.graph_episodes)
         self.net_.train()
         for epoch in range(epochs):
             set_lr(opt, step_lr(cfg.lr, cfg.lr_gamma, cfg.step_size, epoch))
@@ -407,8 +420,7 @@ class CVCZSL(ZSLMethod):
             while done < cfg.episodes:
                 n = min(SAMPLE_CHUNK, cfg.episodes - done)
                 idx, cls = sampler.sample(n, ways, shots, gen)
-                for e in range(n):
-                    step(idx[e], cls[e])
+                step.run(idx, cls)
                 done += n
             loss = float(step.loss_sum) / cfg.episodes
             self._check_loss(loss, "inductive", epoch + 1)

@@ -1,0 +1,240 @@
+"""CVC-ZSL (zslkit.methods.cvc): learning on synthetic data, GCE, determinism, resumability, persistence."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zslkit.data.synthetic import make_synthetic
+from zslkit.errors import ConfigError
+from zslkit.methods import ZSLMethod, get_method
+from zslkit.methods.cvc import CVCConfig, CVCZSL, generalized_cross_entropy, pseudo_label, scaled_defaults
+from zslkit.pipeline import fit_on, run_protocol
+from zslkit.presets import list_presets
+
+# small but learnable: hidden 256 instead of 1600 keeps every fit to a second or two on a CPU
+SMALL = dict(ways=12, shots=4, lr=3e-4, weight_decay=1e-4, step_size=10, epochs=8, episodes=60, hidden_dim=256,
+             inductive_epochs=8, trans_ways=12, trans_shots=2, trans_lr=1e-4, trans_weight_decay=1e-5, refresh=2,
+             finetune_episodes=60)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # tiny matrices: one thread is fastest and avoids OpenMP stalls on a busy 2-core machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def easy():
+    return make_synthetic("synthetic-tiny", 0, difficulty=0.5)
+
+
+@pytest.fixture(scope="module")
+def inductive_result(easy):
+    return run_protocol(CVCZSL, easy, config=dict(SMALL), setting="inductive", selection="fixed", seed=0,
+                        device="cpu")
+
+
+def test_registered():
+    assert get_method("cvc-zsl") is CVCZSL
+    assert CVCZSL.settings == ("inductive", "transductive")
+
+
+# ----- losses and pseudo labels -------------------------------------------------------------------
+
+
+def test_gce_tends_to_cross_entropy_as_q_goes_to_zero():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(50, 7, generator=g) * 3
+    target = torch.randint(0, 7, (50,), generator=g)
+    ce = F.cross_entropy(logits, target)
+    gaps = [abs(float(generalized_cross_entropy(logits, target, q) - ce)) for q in (0.5, 0.1, 1e-2, 1e-4)]
+    assert gaps == sorted(gaps, reverse=True) and gaps[-1] < 1e-3 * float(ce)
+    assert torch.allclose(generalized_cross_entropy(logits, target, 0.0), ce)
+    # q = 1: the mean absolute error-like 1 - p_y
+    p = torch.softmax(logits, 1).gather(1, target.view(-1, 1)).squeeze(1)
+    assert torch.allclose(generalized_cross_entropy(logits, target, 1.0), (1 - p).mean(), atol=1e-6)
+
+
+def test_gce_gradients_flow():
+    logits = torch.randn(4, 3, requires_grad=True)
+    generalized_cross_entropy(logits, torch.tensor([0, 1, 2, 0]), 0.5).backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+def test_pseudo_label_filter():
+    scores = torch.tensor([[5.0, 1.0],    # |top1|/|top2| = 5 > 1.2: confident -> its argmax, 0
+                           [3.0, 2.9],    # ambiguous, but the highest score of class 1 -> 1
+                           [1.0, 1.05],   # ambiguous and nobody's top-1 -> dropped
+                           [2.0, 2.1]])   # ambiguous and nobody's top-1 -> dropped
+    assert pseudo_label(scores, ratio=1.2, topk=1).tolist() == [0, 1, -1, -1]
+    assert pseudo_label(scores, ratio=1.2, topk=0).tolist() == [0, -1, -1, -1]
+    # k = 2: sample 1 is among the top-2 of both classes and takes the one it scores higher (0)
+    assert pseudo_label(scores, ratio=1.2, topk=2).tolist() == [0, 0, -1, 1]
+
+
+# ----- learning ----------------------------------------------------------------------------------
+
+
+def test_inductive_learns_well_above_chance(inductive_result, easy):
+    m = inductive_result.metrics
+    chance_zsl = 1 / easy.unseen_classes.size
+    assert m["zsl_t1"] > 2.5 * chance_zsl
+    assert m["gzsl_h"] > 4 / easy.num_classes
+    assert m["gzsl_u"] > 0 and m["gzsl_s"] > 0.4
+
+
+def test_transductive_at_least_as_good_as_inductive_on_clustered_unseen(easy, inductive_result):
+    res = run_protocol(CVCZSL, easy, config=dict(SMALL), setting="transductive", selection="fixed", seed=0,
+                       device="cpu")
+    # same seed and inductive stage (SMALL: inductive_epochs == epochs), then self-training on the unseen
+    assert res.metrics["transductive"] is True
+    assert res.metrics["zsl_t1"] >= inductive_result.metrics["zsl_t1"] - 1e-9
+    assert res.metrics["gzsl_h"] > 4 / easy.num_classes
+    assert res.model.pseudo_label_count_ > 0
+
+
+def test_same_seed_same_metrics(easy, inductive_result):
+    again = run_protocol(CVCZSL, easy, config=dict(SMALL), setting="inductive", selection="fixed", seed=0,
+                         device="cpu")
+    keys = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
+    assert [again.metrics[k] for k in keys] == [inductive_result.metrics[k] for k in keys]
+    other = run_protocol(CVCZSL, easy, config=dict(SMALL, epochs=2), setting="inductive", selection="fixed",
+                         seed=1, device="cpu")
+    assert other.metrics["zsl_t1"] != inductive_result.metrics["zsl_t1"]
+
+
+def test_first_k_epochs_equal_a_k_epoch_run(easy):
+    """Resumable by construction: validation selection retrains with epochs=best_epoch."""
+    states = {}
+
+    def monitor(epoch, model):
+        states[epoch] = {k: v.clone() for k, v in model.state_dict()["generator"].items()}
+        return None
+
+    fit_on(CVCZSL(dict(SMALL, epochs=4, eval_every=2), seed=3, device="cpu"), easy, False, monitor)
+    assert sorted(states) == [2, 4]
+    short = fit_on(CVCZSL(dict(SMALL, epochs=2), seed=3, device="cpu"), easy, False)
+    for k, v in short.state_dict()["generator"].items():
+        assert torch.equal(v, states[2][k]), k
+
+
+def test_validation_selection_runs_both_settings(easy):
+    for setting in ("inductive", "transductive"):
+        cfg = dict(SMALL, epochs=4, inductive_epochs=4, eval_every=2)
+        res = run_protocol(CVCZSL, easy, config=cfg, setting=setting, selection="validation", seed=0, device="cpu")
+        assert {row["epoch"] for row in res.history} == {2, 4}
+        assert res.config.epochs in (2, 4)
+        assert 0 <= res.metrics["zsl_t1"] <= 1
+
+
+# ----- GZSL readings, persistence ----------------------------------------------------------------
+
+
+def _predictions(model, ds):
+    from zslkit.protocol.evaluate import seen_label_map
+
+    classes = np.concatenate([ds.seen_classes, ds.unseen_classes])
+    E = ds.class_embeddings
+    Xu = ds.split("test_unseen")[0]
+    return (model.decision_function(Xu, E[ds.unseen_classes]),
+            model.decision_function(Xu, E[classes], seen_label_map(ds)[classes]))
+
+
+@pytest.mark.parametrize("setting,mode", [("inductive", "generated"), ("inductive", "learned"),
+                                          ("transductive", "learned")])
+def test_save_load_gives_identical_predictions(easy, tmp_path, setting, mode):
+    cfg = dict(SMALL, epochs=2, inductive_epochs=2, gzsl_seen_classifiers=mode)
+    model = fit_on(CVCZSL(cfg, seed=0, device="cpu"), easy, setting == "transductive")
+    path = model.save(tmp_path / "cvc.pt")
+    loaded = ZSLMethod.load(path, device="cpu")
+    assert isinstance(loaded, CVCZSL) and loaded.config == model.config
+    for a, b in zip(_predictions(model, easy), _predictions(loaded, easy)):
+        assert np.array_equal(a, b)
+    if mode == "learned":
+        assert loaded.seen_rows_ is not None
+
+
+def test_learned_seen_rows_change_only_the_seen_candidates(easy):
+    gen = fit_on(CVCZSL(dict(SMALL, epochs=2), seed=0, device="cpu"), easy, False)
+    lrn = fit_on(CVCZSL(dict(SMALL, epochs=2, gzsl_seen_classifiers="learned"), seed=0, device="cpu"), easy, False)
+    zsl_g, gzsl_g = _predictions(gen, easy)
+    zsl_l, gzsl_l = _predictions(lrn, easy)
+    assert np.array_equal(zsl_g, zsl_l)  # the generator is the same: ZSL unchanged
+    S = easy.seen_classes.size
+    assert np.array_equal(gzsl_g[:, S:], gzsl_l[:, S:])  # unseen rows generated in both
+    assert not np.array_equal(gzsl_g[:, :S], gzsl_l[:, :S])  # seen rows learned
+
+
+def test_transductive_can_start_from_a_saved_inductive_model(easy, tmp_path):
+    ind = fit_on(CVCZSL(dict(SMALL, epochs=2), seed=0, device="cpu"), easy, False)
+    path = ind.save(tmp_path / "ind.pt")
+    tr = CVCZSL(dict(SMALL, epochs=1, inductive_checkpoint=str(path)), seed=0, device="cpu")
+    fit_on(tr, easy, True)
+    assert tr.transductive_ and tr.seen_rows_ is not None
+
+
+# ----- configuration -----------------------------------------------------------------------------
+
+
+def test_impossible_episodes_raise(easy):
+    with pytest.raises(ConfigError, match="distinct classes"):
+        fit_on(CVCZSL(dict(SMALL, ways=100), seed=0, device="cpu"), easy, False)
+    with pytest.raises(ConfigError, match="smallest training class"):
+        fit_on(CVCZSL(dict(SMALL, shots=10_000), seed=0, device="cpu"), easy, False)
+    with pytest.raises(ConfigError, match="gzsl_seen_classifiers"):
+        fit_on(CVCZSL(dict(SMALL, gzsl_seen_classifiers="both"), seed=0, device="cpu"), easy, False)
+
+
+def test_clip_mode_clips_with_a_warning(easy, caplog):
+    with caplog.at_level(logging.WARNING, logger="zslkit.methods.cvc"):
+        fit_on(CVCZSL(dict(SMALL, ways=100, epochs=1, episodes=5, episode_overflow="clip"), seed=0, device="cpu"),
+               easy, False)
+    assert "clipped to 24 x 4" in caplog.text
+
+
+def test_presets_cite_sources_and_load():
+    presets = list_presets("cvc-zsl")
+    assert presets and all(p.source.strip() for p in presets)
+    names = {(p.name.lower(), p.setting, p.variant) for p in presets}
+    for ds in ("awa1", "awa2", "cub", "sun", "apy", "flo", "synthetic-awa1", "synthetic-awa2", "synthetic-cub",
+               "synthetic-sun", "synthetic-apy", "synthetic-flo", "synthetic-tiny"):
+        for setting in ("inductive", "transductive"):
+            assert (ds, setting, None) in names, (ds, setting)
+    for p in presets:  # every entry builds a valid config
+        CVCConfig(**{**dataclasses.asdict(CVCConfig()), **p.params})
+
+
+def test_default_config_uses_presets_and_scales_otherwise(easy):
+    tiny = CVCZSL.default_config(easy, "inductive")
+    assert tiny.episodes * tiny.epochs <= 20_000
+    ref = CVCZSL.default_config(easy, "inductive", variant="reference")
+    assert (ref.epochs, ref.episodes, ref.ways, ref.shots, ref.lr) == (1000, 1000, 32, 4, 1e-5)
+    awa1_ref = CVCZSL.default_config(type("D", (), {"name": "AWA1"})(), "transductive", variant="reference")
+    assert (awa1_ref.trans_ways, awa1_ref.trans_shots, awa1_ref.trans_lr, awa1_ref.gce_q) == (16, 1, 1e-4, 0.5)
+    renamed = dataclasses.replace(easy, name="my-own-data")
+    cfg = CVCZSL.default_config(renamed, "inductive")
+    assert cfg == scaled_defaults(renamed, "inductive")
+    assert cfg.ways <= easy.seen_classes.size and cfg.episode_overflow == "clip"
+    assert CVCZSL.search_space(cfg) == [{}]
+    assert CVCZSL.search_space(dataclasses.replace(cfg, lr_grid=(1e-4, 3e-4))) == [{"lr": 1e-4}, {"lr": 3e-4}]
+
+
+def test_progress_bar_shows_validation_numbers(easy, capsys):
+    seen = []
+
+    def monitor(epoch, model):
+        seen.append(epoch)
+        return {"zsl_t1": 0.5, "gzsl_h": 0.25}
+
+    fit_on(CVCZSL(dict(SMALL, epochs=2, episodes=5), seed=0, device="cpu", progress=True), easy, False, monitor)
+    assert seen == [1, 2]
+    assert "val_zsl_t1" in capsys.readouterr().err
