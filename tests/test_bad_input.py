@@ -316,12 +316,20 @@ def test_corrupt_model_pt_cli(run_dir, tmp_path, capsys, content, words):
         assert str(bad / "model.pt") in line and words in line, line
 
 
-@pytest.mark.xfail(strict=True, reason="cvc.py scaled_defaults sets episode_overflow='clip', so an explicit --ways "
-                                       "1000 is clipped; the warning goes only to log.txt (runs.py attaches a file "
-                                       "handler only) and config.json records ways=1000")
 def test_explicit_impossible_ways_is_not_silently_clipped(tmp_path, capsys):
     pytest.importorskip("zslkit.methods.cvc")
     code = main(["train", "--method", "cvc-zsl", "--dataset", "synthetic-tiny", "--ways", "1000", "--epochs", "1",
                  "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 or "clipped" in err, err
+
+
+def test_incomplete_checkpoint_names_the_missing_key(tmp_path):
+    import torch
+
+    from zslkit.methods.base import read_checkpoint
+
+    path = tmp_path / "model.pt"
+    torch.save({"format": "zslkit-checkpoint", "version": 1, "method": "eszsl", "config": {}}, path)
+    with pytest.raises(DataError, match="key 'dims': incomplete checkpoint"):
+        read_checkpoint(path)

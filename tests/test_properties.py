@@ -329,8 +329,6 @@ def test_truncation_edges(tmp_path, layout, src):
 
 # ----- known gaps outside the data loaders --------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="dataset.py validate_arrays accepts complex features (np.number) and "
-                                       "silently drops the imaginary part when casting to float32")
 def test_complex_features_rejected_by_zsldataset():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

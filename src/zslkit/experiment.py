@@ -39,9 +39,15 @@ class RunSpec:
 
 
 def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
+    """The method's preset (or scaled defaults) for the dataset, then the user's overrides. Episode sizes
+    the user asked for explicitly are never clipped to the data silently: an impossible one is an error."""
     variant = spec.overrides.get("variant")
     config = method_cls.default_config(dataset, spec.setting, **({"variant": variant} if variant else {}))
-    return apply_overrides(config, spec.overrides, source="command line")
+    overrides = dict(spec.overrides)
+    names = {f.name for f in dataclasses.fields(config)}
+    if "episode_overflow" in names and ({"ways", "shots"} & set(overrides)):
+        overrides.setdefault("episode_overflow", "error")
+    return apply_overrides(config, overrides, source="command line")
 
 
 def load_spec(run_dir: str | Path) -> RunSpec:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -26,7 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _console_warnings() -> None:
+    """Show zslkit's warnings (e.g. a preset clipped to the data) on stderr, once."""
+    logger = logging.getLogger("zslkit")
+    if not any(getattr(h, "_zslkit_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        handler.setFormatter(logging.Formatter("zslkit: warning: %(message)s"))
+        handler._zslkit_console = True
+        logger.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _console_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

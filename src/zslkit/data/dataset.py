@@ -112,19 +112,48 @@ class ZSLDataset:
                 f"semantic={self.semantic_source!r}, A={self.embedding_dim})")
 
 
+_INT64_MAX = float(np.iinfo(np.int64).max)
+
+
+def _asarray(source: str, key: str, value) -> np.ndarray:
+    """np.asarray that reports ragged or otherwise unconvertible input as a DataError."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise DataError(source, key, f"cannot be read as an array ({exc})") from None
+
+
+def _as_float32(source: str, key: str, arr: np.ndarray, what: str) -> np.ndarray:
+    """Real numbers (bool/int/float) as float32; complex, text, dates and float32 overflow rejected."""
+    if arr.dtype.kind not in "biuf":
+        raise DataError(source, key, f"{what} must be real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        finite = arr[np.isfinite(arr)]
+        if finite.size and np.abs(finite).max() > np.finfo(np.float32).max:
+            raise DataError(source, key, f"{what} hold values beyond the float32 range "
+                            f"(max |x| = {np.abs(finite).max():.3g})")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _as_int64(source: str, key: str, arr: np.ndarray, what: str) -> np.ndarray:
+    """Integer-valued numbers as int64; non-integers and values beyond int64 rejected."""
+    if arr.dtype.kind not in "iuf":
+        raise DataError(source, key, f"{what} must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind in "uf" and arr.size:
+        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+            raise DataError(source, key, f"{what} hold non-integer values")
+        if float(np.max(np.abs(arr.astype(np.float64)))) >= _INT64_MAX:
+            raise DataError(source, key, f"{what} hold values beyond the int64 range")
+    return arr.astype(np.int64)
+
+
 def _as_index(source: str, key: str, value, n: int) -> np.ndarray:
-    arr = np.asarray(value)
+    arr = _asarray(source, key, value)
     if arr.dtype == bool:
         if arr.ndim != 1 or arr.shape[0] != n:
             raise DataError(source, key, f"a boolean mask must have one entry per sample ({n}), got shape {arr.shape}")
         arr = np.flatnonzero(arr)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise DataError(source, key, f"index set must be integers, got dtype {arr.dtype}")
-    arr = arr.reshape(-1)
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise DataError(source, key, "index set holds non-integer values")
-    arr = arr.astype(np.int64)
+    arr = _as_int64(source, key, arr.reshape(-1), "index set")
     if arr.size == 0:
         raise DataError(source, key, "split is empty")
     if arr.min() < 0 or arr.max() >= n:
@@ -141,46 +170,42 @@ def validate_arrays(features, labels, class_embeddings, class_names, splits, *, 
 
     Raises :class:`DataError` naming ``source``, the offending key and the problem.
     """
-    feats = np.asarray(features)
+    feats = _asarray(source, "features", features)
     if feats.ndim != 2:
         raise DataError(source, "features", f"expected a 2-D (samples x dims) array, got shape {feats.shape}")
     if feats.shape[0] == 0 or feats.shape[1] == 0:
         raise DataError(source, "features", f"empty feature matrix of shape {feats.shape}")
-    if not (np.issubdtype(feats.dtype, np.number) or feats.dtype == bool):
-        raise DataError(source, "features", f"features must be numeric, got dtype {feats.dtype}")
-    feats = np.ascontiguousarray(feats, dtype=np.float32)
+    feats = _as_float32(source, "features", feats, "features")
     if not np.all(np.isfinite(feats)):
         bad = np.argwhere(~np.isfinite(feats))[0]
         raise DataError(source, "features", f"NaN or inf values (first at row {bad[0]}, column {bad[1]})")
     n = feats.shape[0]
 
-    emb = np.asarray(class_embeddings)
+    emb = _asarray(source, "class_embeddings", class_embeddings)
     if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
         raise DataError(source, "class_embeddings",
                         f"expected a non-empty 2-D (classes x dims) array, got shape {emb.shape}")
-    if not (np.issubdtype(emb.dtype, np.number) or emb.dtype == bool):
-        raise DataError(source, "class_embeddings", f"embeddings must be numeric, got dtype {emb.dtype}")
-    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    emb = _as_float32(source, "class_embeddings", emb, "embeddings")
     if not np.all(np.isfinite(emb)):
         bad = np.argwhere(~np.isfinite(emb))[0]
         raise DataError(source, "class_embeddings", f"NaN or inf values (first at class {bad[0]}, dim {bad[1]})")
     num_classes = emb.shape[0]
 
-    lab = np.asarray(labels)
-    if lab.dtype == object or not (np.issubdtype(lab.dtype, np.integer) or np.issubdtype(lab.dtype, np.floating)):
-        raise DataError(source, "labels", f"labels must be integers, got dtype {lab.dtype}")
-    lab = lab.reshape(-1)
+    lab = _asarray(source, "labels", labels).reshape(-1)
     if lab.shape[0] != n:
         raise DataError(source, "labels", f"{lab.shape[0]} labels but {n} feature rows")
-    if np.issubdtype(lab.dtype, np.floating) and (not np.all(np.isfinite(lab)) or not np.all(lab == np.round(lab))):
-        raise DataError(source, "labels", "labels hold non-integer values")
-    lab = lab.astype(np.int64)
+    lab = _as_int64(source, "labels", lab, "labels")
     if lab.min() < 0 or lab.max() >= num_classes:
         raise DataError(source, "labels",
                         f"label ids span [{lab.min()}, {lab.max()}] but there are {num_classes} class embeddings "
                         f"(expected 0-based ids 0..{num_classes - 1})")
 
-    names = tuple(str(x) for x in (class_names if class_names is not None else range(num_classes)))
+    if class_names is None:
+        class_names = range(num_classes)
+    if isinstance(class_names, (str, bytes)) or not hasattr(class_names, "__iter__") or (
+            isinstance(class_names, np.ndarray) and class_names.ndim != 1):
+        raise DataError(source, "class_names", f"expected a list of names, got {type(class_names).__name__}")
+    names = tuple(str(x) for x in class_names)
     if len(names) != num_classes:
         raise DataError(source, "class_names", f"{len(names)} class names but {num_classes} class embeddings")
 

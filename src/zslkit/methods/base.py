@@ -333,10 +333,18 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise DataError(path, None, f"cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise DataError(path, None, f"cannot read checkpoint, the file is damaged or not a torch file "
+                        f"({type(exc).__name__}: {detail})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise DataError(path, "format", "not a zslkit checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:
         raise DataError(path, "version", f"checkpoint version {ckpt.get('version')} is not supported "
                         f"(this zslkit reads version {CHECKPOINT_VERSION})")
+    for key, kind in (("method", str), ("config", dict), ("dims", dict), ("state", dict)):
+        if not isinstance(ckpt.get(key), kind):
+            raise DataError(path, key, "incomplete checkpoint: this entry is missing or malformed")
+    missing = {"feature_dim", "embedding_dim", "num_train_classes"} - set(ckpt["dims"])
+    if missing:
+        raise DataError(path, "dims", f"incomplete checkpoint: missing {', '.join(sorted(missing))}")
     return ckpt
