@@ -106,7 +106,7 @@ class PlainTrainer:
     def train(self, episodes):
         for _ in range(episodes):
             loss = self.step()
-        float(loss)
+        float(loss.detach())
 
     def score_test(self, Xt, E_cand):
         with torch.no_grad():
