@@ -371,11 +371,12 @@ class CycleWGAN(ZSLMethod):
             raise DataError(None, "noise", f"expected shape ({a.shape[0]}, {self._noise_dim()}), got {tuple(z.shape)}")
         return self.G_(a, z).cpu().numpy()
 
-    def synthesize(self, class_embeddings, per_class, generator=None) -> tuple[np.ndarray, np.ndarray]:
+    def synthesize(self, class_embeddings, per_class, generator=None, *, seed: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
         """``per_class`` synthetic features for each row of ``class_embeddings``.
 
         ``per_class``: an int or one count per class. ``generator``: None (torch's global RNG), an int seed,
-        or a ``torch.Generator`` on the model's device. Returns (features float32 (M x D), labels int64 (M,)
+        or a ``torch.Generator`` on the model's device (``seed=`` is the same as an int ``generator``). Returns (features float32 (M x D), labels int64 (M,)
         indexing the rows of ``class_embeddings``), grouped by class.
         """
         self._check_fitted()
@@ -383,6 +384,10 @@ class CycleWGAN(ZSLMethod):
         counts = np.array(np.broadcast_to(np.asarray(per_class, dtype=np.int64), (E.shape[0],)))
         if counts.min() < 0:
             raise ConfigError("per_class counts must be >= 0")
+        if seed is not None:
+            if generator is not None:
+                raise ConfigError("synthesize: give either generator or seed, not both")
+            generator = int(seed)
         if isinstance(generator, (int, np.integer)):
             generator = make_generator(int(generator), self.device)
         x, lab = self._synthesize_t(torch.as_tensor(E, device=self.device),
