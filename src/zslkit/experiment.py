@@ -11,6 +11,7 @@ from pathlib import Path
 from zslkit.checkpointing import ProgressStore, fingerprint
 from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
 from zslkit.data.dataset import ZSLDataset
+from zslkit.errors import TrainingDivergedError
 from zslkit.methods.base import apply_overrides
 from zslkit.methods.registry import get_method
 from zslkit.pipeline import run_protocol
@@ -99,10 +100,16 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
                         device=str(device))
         rd.write_json("config.json", resolved)
         started = time.perf_counter()
-        with store.handle_sigint():
-            result = run_protocol(method_cls, dataset, config=config, setting=spec.setting,
-                                  selection=spec.selection, criterion=spec.criterion, seed=spec.seed, device=device,
-                                  progress=progress, store=store)
+        try:
+            with store.handle_sigint():
+                result = run_protocol(method_cls, dataset, config=config, setting=spec.setting,
+                                      selection=spec.selection, criterion=spec.criterion, seed=spec.seed,
+                                      device=device, progress=progress, store=store)
+        except TrainingDivergedError as exc:
+            kept = (f"the last good checkpoint is kept in {store.path}" if store.path.is_file()
+                    else "it diverged before the first checkpoint")
+            raise TrainingDivergedError(f"{exc}; {kept}. Lower the learning rate (--lr or --set ...) and start "
+                                        f"again, or resume with `zslkit train --resume {out}`") from None
         wall = time.perf_counter() - started
         resolved["method_config"] = dataclasses.asdict(result.config)
         rd.write_json("config.json", resolved)
