@@ -206,3 +206,18 @@ def test_resume_continues_exactly(tiny):
     assert strip(resumed.history_) == strip(full.history_)
     for p, q in zip(resumed.G_.parameters(), full.G_.parameters()):
         assert torch.equal(p, q)
+
+
+def test_feature_norm_max_keeps_original_units(tiny, tmp_path):
+    m = _fit(tiny, feature_norm="max")
+    top = float(tiny.split("trainval")[0].max())
+    assert m.feature_scale_ == pytest.approx(top)
+    assert float(m.train_X_.max()) == pytest.approx(1.0)
+    x, _ = m.synthesize(tiny.class_embeddings[:3], 50, seed=0)
+    assert x.max() > 0.1 * top  # returned in the data's units, not the model's
+    m2 = ZSLMethod.load(m.save(tmp_path / "m.pt"), device="cpu")
+    np.testing.assert_array_equal(m2.synthesize(tiny.class_embeddings[:3], 50, seed=0)[0], x)
+    Xu = tiny.split("test_unseen")[0]
+    acc = m2.score(Xu, np.searchsorted(tiny.unseen_classes, tiny.split("test_unseen")[1]),
+                   tiny.class_embeddings[tiny.unseen_classes])
+    assert 0.0 <= acc <= 1.0

@@ -58,8 +58,9 @@ def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs:
 class SoftmaxClassifier(CandidateClassifier):
     """Log-softmax scores of a trained linear layer over the K candidates (column j = candidate j)."""
 
-    def __init__(self, layer: nn.Linear, device: torch.device, batch: int = 8192):
+    def __init__(self, layer: nn.Linear, device: torch.device, batch: int = 8192, input_scale: float = 1.0):
         self.layer = layer
+        self.input_scale = float(input_scale)  # inputs are multiplied by this before the layer
         self.device = device
         self.batch = batch
 
@@ -68,5 +69,7 @@ class SoftmaxClassifier(CandidateClassifier):
         out = []
         for start in range(0, X.shape[0], self.batch):
             x = torch.as_tensor(X[start:start + self.batch], dtype=torch.float32, device=self.device)
+            if self.input_scale != 1.0:
+                x = x * self.input_scale
             out.append(torch.log_softmax(self.layer(x), dim=1).cpu())
         return torch.cat(out).numpy().astype(np.float32, copy=False)
