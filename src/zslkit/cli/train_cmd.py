@@ -83,8 +83,12 @@ def run(args) -> int:
     from zslkit.runtime import device_description, resolve_device
 
     if args.resume:
+        from zslkit.errors import RunDirError
         from zslkit.experiment import load_spec
 
+        if (Path(args.resume) / "metrics.json").is_file():
+            raise RunDirError(f"{args.resume}: this run is already finished (metrics.json exists); nothing to "
+                              f"resume. To train it again: zslkit train ... --out {args.resume} --overwrite")
         spec = load_spec(args.resume)
         if args.device != "auto":
             spec.device = args.device

@@ -341,6 +341,10 @@ class CVCZSL(ZSLMethod):
         return ways, shots
 
     # ----- training ----------------------------------------------------------------------------------
+    def __init__(self, config=None, *, seed: int = 0, device="auto", progress: bool = False, **overrides):
+        super().__init__(config, seed=seed, device=device, progress=progress, **overrides)
+        self.history_: list[dict] = []  # one row per training epoch (both stages), see _log_epoch
+
     def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:
         self._check_config()
         cfg, dev = self.config, self.device
@@ -348,31 +352,49 @@ class CVCZSL(ZSLMethod):
         self.seen_rows_ = None
         self.seen_rows_source_ = None
         self._rows_epoch = None
+        self.free_rows_ = None
+        self._pool = None  # (sampler over the kept samples, their indices into U, classes present)
+        self._pool_labels = self._pool_index = None
+        self.history_ = []
+        self._last_metrics = None
         Xn = F.normalize(torch.as_tensor(X, device=dev), p=2, dim=1, eps=1e-12)
         yt = torch.as_tensor(y, device=dev)
         E = torch.as_tensor(class_embeddings, device=dev)
         sampler = EpisodeSampler(yt, E.shape[0])
-        gen = make_generator(self.seed * 2 + 1, dev)
+        self._gen = make_generator(self.seed * 2 + 1, dev)
         self.net_ = ClassifierGenerator(E.shape[1], cfg.hidden_dim, Xn.shape[1], init_std=cfg.init_std,
                                         scale_init=cfg.scale_init, bias_init=cfg.bias_init, seed=self.seed).to(dev)
-        self._last_metrics = None
+        self._stage, self._epochs_done, self._opt, self._pending_opt = "inductive", 0, None, None
+        resume = getattr(self, "_resume_state", None)
+        if resume is not None:  # continue an interrupted fit exactly where its checkpoint left it
+            if bool(resume.get("transductive")) != self.transductive_:
+                raise ConfigError("cvc-zsl: the training state to resume comes from a "
+                                  f"{'transductive' if resume.get('transductive') else 'inductive'} fit, this fit is "
+                                  f"{'transductive' if self.transductive_ else 'inductive'}")
+            self.restore_training_state(resume)
         bar = self._progress_bar(unlabeled is not None)
+        if bar is not None and resume is not None:
+            done = self._epochs_done + (cfg.inductive_epochs if self._stage == "transductive"
+                                        and not cfg.inductive_checkpoint else 0)
+            bar.update(done * cfg.episodes)
         try:
             if unlabeled is None:
-                self._train_inductive(Xn, yt, E, sampler, gen, cfg.epochs, monitor, bar)
+                self._train_inductive(Xn, yt, E, sampler, cfg.epochs, monitor, bar)
                 if cfg.gzsl_seen_classifiers == "learned" and self._rows_epoch != cfg.epochs:
                     self._finetune_seen_rows(Xn, yt, E, sampler)
             else:
-                if cfg.inductive_checkpoint:
-                    self._load_inductive(cfg.inductive_checkpoint)
-                else:
-                    self._train_inductive(Xn, yt, E, sampler, gen, cfg.inductive_epochs, None, bar)
+                if self._stage == "inductive":
+                    if cfg.inductive_checkpoint:
+                        self._load_inductive(cfg.inductive_checkpoint)
+                    else:
+                        self._train_inductive(Xn, yt, E, sampler, cfg.inductive_epochs, None, bar)
                 U = F.normalize(torch.as_tensor(unlabeled, device=dev), p=2, dim=1, eps=1e-12)
                 EU = torch.as_tensor(unlabeled_embeddings, device=dev)
-                self._train_transductive(Xn, yt, E, sampler, U, EU, gen, monitor, bar)
+                self._train_transductive(Xn, yt, E, sampler, U, EU, monitor, bar)
         finally:
             if bar is not None:
                 bar.close()
+        self._opt = self._pending_opt = None  # optimizer state is only needed while training
 
     def _progress_bar(self, transductive: bool):
         if not self.progress:
@@ -394,42 +416,61 @@ class CVCZSL(ZSLMethod):
         bar.set_postfix(post, refresh=False)
         bar.update(n)
 
-    def _monitor(self, monitor, epoch: int) -> None:
-        if monitor is None:
-            return
-        met = self._call_monitor(monitor, epoch)
+    def _end_epoch(self, epoch: int, monitor, evaluate: bool) -> None:
+        """Monitor (at evaluation points) and checkpoint hook, via ``ZSLMethod._epoch_done``."""
+        met = self._epoch_done(epoch, monitor, evaluate=evaluate and monitor is not None)
         if met:
-            self._last_metrics = met
+            self._last_metrics = {k: float(v) for k, v in met.items()
+                                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    def _log_epoch(self, phase: str, epoch: int, loss: float, lr: float, **extra) -> None:
+        self.history_.append({"epoch": int(epoch), "phase": phase, "loss": float(loss), "lr": float(lr),
+                              "scale": float(self.net_.scale.detach()), **extra})
 
     def _check_loss(self, loss: float, phase: str, epoch: int) -> None:
         if not math.isfinite(loss):
             raise TrainingDivergedError(f"cvc-zsl {phase} training: the loss became {loss} in epoch {epoch} "
                                         f"(lower the learning rate)")
 
-    def _train_inductive(self, Xn, yt, E, sampler, gen, epochs: int, monitor, bar) -> None:
+    def _make_optimizer(self, params, lr: float, weight_decay: float, capturable: bool = False):
+        """The stage's Adam; a resumed fit loads the checkpoint's optimizer state into it (once)."""
+        opt = make_adam(params, lr, weight_decay, self.device, capturable=capturable)
+        if self._pending_opt is not None:
+            lrs = [g["lr"] for g in opt.param_groups]  # keep the (possibly device-tensor) lr objects
+            opt.load_state_dict(self._pending_opt)
+            for group, lr_obj in zip(opt.param_groups, lrs):
+                group["lr"] = lr_obj
+            self._pending_opt = None
+        self._opt = opt
+        return opt
+
+    def _train_inductive(self, Xn, yt, E, sampler, epochs: int, monitor, bar) -> None:
         cfg, dev = self.config, self.device
         ways, shots = self._episode_shape(sampler, cfg.ways, cfg.shots, "inductive")
         use_graph = bool(cfg.cuda_graphs and dev.type == "cuda")
-        opt = make_adam(self.net_.parameters(), cfg.lr, cfg.weight_decay, dev, capturable=use_graph)
+        opt = self._make_optimizer(self.net_.parameters(), cfg.lr, cfg.weight_decay, capturable=use_graph)
         step = _InductiveStep(self.net_, Xn, E, ways, shots, opt, cfg.grad_clip, use_graph, cfg.graph_episodes)
         self.net_.train()
-        for epoch in range(epochs):
-            set_lr(opt, step_lr(cfg.lr, cfg.lr_gamma, cfg.step_size, epoch))
+        for epoch in range(self._epochs_done, epochs):
+            lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.step_size, epoch)
+            set_lr(opt, lr)
             step.loss_sum.zero_()
             done = 0
             while done < cfg.episodes:
                 n = min(SAMPLE_CHUNK, cfg.episodes - done)
-                idx, cls = sampler.sample(n, ways, shots, gen)
+                idx, cls = sampler.sample(n, ways, shots, self._gen)
                 step.run(idx, cls)
                 done += n
             loss = float(step.loss_sum) / cfg.episodes
             self._check_loss(loss, "inductive", epoch + 1)
             self._bar_update(bar, cfg.episodes, "inductive", epoch + 1, loss)
-            if monitor is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs):
-                if cfg.gzsl_seen_classifiers == "learned":
-                    self._finetune_seen_rows(Xn, yt, E, sampler)
-                    self._rows_epoch = epoch + 1
-                self._monitor(monitor, epoch + 1)
+            self._epochs_done = epoch + 1
+            self._log_epoch("inductive", epoch + 1, loss, lr)
+            evaluate = monitor is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs)
+            if evaluate and cfg.gzsl_seen_classifiers == "learned":
+                self._finetune_seen_rows(Xn, yt, E, sampler)
+                self._rows_epoch = epoch + 1
+            self._end_epoch(epoch + 1, monitor, evaluate)
         self.net_.eval()
 
     def _finetune_seen_rows(self, Xn, yt, E, sampler) -> None:
@@ -472,23 +513,28 @@ class CVCZSL(ZSLMethod):
                               f"({self.feature_dim_}, {self.embedding_dim_}, {self.config.hidden_dim})")
         self.net_.load_state_dict(other.net_.state_dict())
 
-    def _train_transductive(self, Xn, yt, E, sampler, U, EU, gen, monitor, bar) -> None:
+    def _train_transductive(self, Xn, yt, E, sampler, U, EU, monitor, bar) -> None:
         cfg, dev, net = self.config, self.device, self.net_
         S, K = E.shape[0], EU.shape[0]
         ways, shots = self._episode_shape(sampler, cfg.trans_ways, cfg.trans_shots, "transductive seen")
         pshots = cfg.pseudo_shots or shots
-        with torch.no_grad():
-            free = nn.Parameter(net(torch.cat([E, EU])).detach().clone())  # learning without forgetting
-        self.free_rows_ = free
+        if self._stage != "transductive":  # entering the stage (a resumed one restored free rows and pool)
+            with torch.no_grad():
+                self.free_rows_ = nn.Parameter(net(torch.cat([E, EU])).detach().clone())  # no forgetting
+            self._stage, self._epochs_done, self._pool = "transductive", 0, None
+            self._pending_opt = None  # (the inductive optimizer's state, if any, does not carry over)
+        free = self.free_rows_
         params = list(net.parameters()) + [free]
-        opt = make_adam(params, cfg.trans_lr, cfg.trans_weight_decay, dev)
+        opt = self._make_optimizer(params, cfg.trans_lr, cfg.trans_weight_decay)
         loss_sum = torch.zeros((), device=dev)
         net.train()
-        pool = pool_idx = present = None
-        for epoch in range(cfg.epochs):
-            if epoch % cfg.refresh == 0:
-                pool, pool_idx, present = self._refresh_pseudo_labels(U, EU, K)
-            set_lr(opt, step_lr(cfg.trans_lr, cfg.lr_gamma, cfg.trans_step_size, epoch))
+        gen = self._gen
+        for epoch in range(self._epochs_done, cfg.epochs):
+            if epoch % cfg.refresh == 0 or self._pool is None:
+                self._refresh_pseudo_labels(U, EU, K)
+            pool, pool_idx, present = self._pool
+            lr = step_lr(cfg.trans_lr, cfg.lr_gamma, cfg.trans_step_size, epoch)
+            set_lr(opt, lr)
             loss_sum.zero_()
             present_cls = torch.nonzero(present).flatten()
             P = int(present_cls.numel())
@@ -520,8 +566,9 @@ class CVCZSL(ZSLMethod):
             self._check_loss(loss, "transductive", epoch + 1)
             self._bar_update(bar, cfg.episodes, "transductive", epoch + 1, loss)
             self._set_transductive_rows()
-            if monitor is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-                self._monitor(monitor, epoch + 1)
+            self._epochs_done = epoch + 1
+            self._log_epoch("transductive", epoch + 1, loss, lr, pseudo_labels=int(self.pseudo_label_count_))
+            self._end_epoch(epoch + 1, monitor, (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
         self._set_transductive_rows()
         net.eval()
 
@@ -544,7 +591,87 @@ class CVCZSL(ZSLMethod):
         log.debug("pseudo labels: %d of %d unlabeled samples kept, %d of %d classes", keep.numel(), U.shape[0],
                   int(present.sum()), K)
         self.pseudo_label_count_ = int(keep.numel())
-        return pool, keep, present
+        self._pool_labels, self._pool_index = labels[keep], keep
+        self._pool = (pool, keep, present)
+
+    # ----- resumable training ------------------------------------------------------------------------
+    TRAINING_STATE_FORMAT = "cvc-zsl-training-state"
+
+    def training_state(self) -> dict:
+        """Everything needed to continue this fit exactly (see ``ZSLMethod.training_state``): the stage
+        (inductive / transductive) and epochs done in it, generator + scale/bias, the stage's optimizer,
+        the episode generator's state, the transductive free rows and current pseudo-label pool (it is only
+        recomputed every ``refresh`` epochs), the learned seen rows, the last metrics and the epoch log.
+        Tensors are CPU copies: later training steps never change a state already taken."""
+        if getattr(self, "net_", None) is None or getattr(self, "_gen", None) is None:
+            raise ConfigError("cvc-zsl: training_state() is only available during or after fit()")
+        pool = None
+        if self._pool_labels is not None:
+            pool = {"labels": _cpu(self._pool_labels), "index": _cpu(self._pool_index),
+                    "num_classes": int(self._pool[0].num_classes)}
+        return {
+            "format": self.TRAINING_STATE_FORMAT,
+            "version": 1,
+            "transductive": bool(self.transductive_),
+            "stage": self._stage,
+            "epoch": int(self._epochs_done),
+            "device_type": self.device.type,
+            "generator": _cpu(self.net_.state_dict()),
+            "optimizer": None if self._opt is None else _cpu(self._opt.state_dict()),
+            "episode_rng": self._gen.get_state().clone(),
+            "free_rows": None if self.free_rows_ is None else _cpu(self.free_rows_.detach()),
+            "pseudo_label_pool": pool,
+            "pseudo_label_count": getattr(self, "pseudo_label_count_", None),
+            "seen_rows": None if self.seen_rows_ is None else _cpu(self.seen_rows_),
+            "seen_rows_source": self.seen_rows_source_,
+            "rows_epoch": self._rows_epoch,
+            "last_metrics": None if self._last_metrics is None else dict(self._last_metrics),
+            "history": [dict(r) for r in self.history_],
+        }
+
+    def restore_training_state(self, state: dict) -> int:
+        """Restore ``training_state()``; returns the epochs done in the stored stage (the optimizer state
+        is loaded into the stage's optimizer when training continues)."""
+        if not isinstance(state, dict) or state.get("format") != self.TRAINING_STATE_FORMAT:
+            raise ConfigError("cvc-zsl: not a cvc-zsl training state (was the checkpoint written by another method?)")
+        if state.get("version") != 1:
+            raise ConfigError(f"cvc-zsl: training state version {state.get('version')} is not supported")
+        if state["device_type"] != self.device.type:
+            raise ConfigError(f"cvc-zsl: the training state was written on a {state['device_type']} device; resume "
+                              f"it on the same kind of device (this model uses {self.device.type})")
+        dev = self.device
+        gen_w = state["generator"]
+        shape = (int(gen_w["w1"].shape[0]), int(gen_w["w1"].shape[1]), int(gen_w["w2"].shape[1]))
+        net = getattr(self, "net_", None)
+        if net is None or (net.w1.shape[0], net.w1.shape[1], net.w2.shape[1]) != shape:
+            self.net_ = ClassifierGenerator(*shape).to(dev)
+        self.net_.load_state_dict(gen_w)  # copies into the existing parameters
+        self._gen = make_generator(self.seed * 2 + 1, dev)
+        self._gen.set_state(state["episode_rng"])
+        self.transductive_ = bool(state["transductive"])
+        self._stage = state["stage"]
+        self._epochs_done = int(state["epoch"])
+        self._opt = None
+        self._pending_opt = state["optimizer"]
+        rows = state["free_rows"]
+        self.free_rows_ = None if rows is None else nn.Parameter(rows.to(dev).clone())
+        pool = state["pseudo_label_pool"]
+        if pool is None:
+            self._pool = self._pool_labels = self._pool_index = None
+        else:
+            labels, index = pool["labels"].to(dev), pool["index"].to(dev)
+            sampler = EpisodeSampler(labels, int(pool["num_classes"]))
+            self._pool_labels, self._pool_index = labels, index
+            self._pool = (sampler, index, sampler.counts > 0)
+        if state.get("pseudo_label_count") is not None:
+            self.pseudo_label_count_ = int(state["pseudo_label_count"])
+        seen = state["seen_rows"]
+        self.seen_rows_ = None if seen is None else seen.to(dev).clone()
+        self.seen_rows_source_ = state["seen_rows_source"]
+        self._rows_epoch = state["rows_epoch"]
+        self._last_metrics = None if state["last_metrics"] is None else dict(state["last_metrics"])
+        self.history_ = [dict(r) for r in state["history"]]
+        return self._epochs_done
 
     # ----- prediction --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -569,6 +696,7 @@ class CVCZSL(ZSLMethod):
             "seen_rows": None if rows is None else rows.detach().cpu().clone(),
             "seen_rows_source": getattr(self, "seen_rows_source_", None),
             "transductive": bool(getattr(self, "transductive_", False)),
+            "history": [dict(r) for r in getattr(self, "history_", [])],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -580,6 +708,7 @@ class CVCZSL(ZSLMethod):
         self.seen_rows_ = None if rows is None else rows.to(self.device)
         self.seen_rows_source_ = state.get("seen_rows_source")
         self.transductive_ = bool(state.get("transductive", False))
+        self.history_ = [dict(r) for r in state.get("history", [])]
 
     # ----- presets and selection ---------------------------------------------------------------------
     @classmethod
@@ -601,6 +730,17 @@ class CVCZSL(ZSLMethod):
         """Epochs are always selected; ``lr_grid`` (if set) adds learning rates (of the current stage)."""
         key = "trans_lr" if setting == "transductive" else "lr"
         return [{key: float(v)} for v in config.lr_grid] or [{}]
+
+
+def _cpu(obj):
+    """A CPU copy of a tensor, or of the tensors inside nested dicts / lists / tuples (other values as-is)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(v) for v in obj)
+    return obj
 
 
 def scaled_defaults(dataset=None, setting: str = "inductive") -> CVCConfig:
