@@ -54,11 +54,15 @@ def make_ours(X, y, E, device, warmup: int):
     m = CycleWGAN(cfg, seed=0, device=device)
     m.feature_dim_, m.embedding_dim_, m.num_train_classes_ = FEAT, EMB, CLASSES
     m._build_networks()
+    m._init_gan_optimizers()
     m.R_.requires_grad_(False)
+    m.epochs_trained_, m.history_ = 0, []
     Xt, yt, Et = (torch.as_tensor(a, device=device) for a in (X, y, E))
     m._train_gan(Xt[:warmup * BATCH], yt[:warmup * BATCH], Et, None)  # warm-up epoch
+    m.epochs_trained_ = 0
 
     def run(steps: int) -> None:  # one epoch of exactly `steps` iterations
+        m.epochs_trained_ = 0
         m._train_gan(Xt[:steps * BATCH], yt[:steps * BATCH], Et, None)
 
     return run

@@ -14,13 +14,12 @@ pytestmark = [pytest.mark.cuda,
 
 CVC_FAST = {"epochs": 3, "episodes": 40, "ways": 8, "shots": 4, "lr": 3e-4, "hidden_dim": 256,
             "episode_overflow": "error"}
-GAN_FAST = {"epochs": 3, "hidden_g": 256, "hidden_d": 256, "regressor_epochs": 3, "pre_cls_epochs": 3,
-            "syn_per_unseen": 50, "cls_epochs": 5}
+GAN_FAST = None  # the synthetic-tiny preset (chosen on its validation classes; fast on a GPU)
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    return make_synthetic("synthetic-tiny", 0, difficulty=0.5)
+    return make_synthetic("synthetic-tiny", 0, difficulty=0.3)
 
 
 @pytest.mark.parametrize("method, cfg", [("cvc-zsl", CVC_FAST), ("cycle-wgan", GAN_FAST), ("eszsl", {})])

@@ -221,3 +221,18 @@ def test_feature_norm_max_keeps_original_units(tiny, tmp_path):
     acc = m2.score(Xu, np.searchsorted(tiny.unseen_classes, tiny.split("test_unseen")[1]),
                    tiny.class_embeddings[tiny.unseen_classes])
     assert 0.0 <= acc <= 1.0
+
+
+def test_checkpoint_keeps_the_trained_final_classifiers(tmp_path):
+    """A reloaded model scores the candidates it was evaluated on with the same classifier, on any
+    device, instead of retraining it from device-dependent synthesis noise."""
+    from zslkit.methods import ZSLMethod
+
+    ds = make_synthetic("synthetic-tiny", seed=0, difficulty=0.2)
+    res = run_protocol(get_method("cycle-wgan"), ds, config=dict(TINY, epochs=2), selection="fixed", device="cpu")
+    path = res.model.save(tmp_path / "m.pt")
+    loaded = ZSLMethod.load(path, device="cpu")
+    assert len(loaded._cache) >= 2  # the ZSL head and the GZSL head of the test evaluation
+    X = ds.split("test_unseen")[0]
+    E = ds.class_embeddings[ds.unseen_classes]
+    assert np.array_equal(res.model.decision_function(X, E), loaded.decision_function(X, E))

@@ -108,8 +108,9 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         except TrainingDivergedError as exc:
             kept = (f"the last good checkpoint is kept in {store.path}" if store.path.is_file()
                     else "it diverged before the first checkpoint")
-            raise TrainingDivergedError(f"{exc}; {kept}. Lower the learning rate (--lr or --set ...) and start "
-                                        f"again, or resume with `zslkit train --resume {out}`") from None
+            raise TrainingDivergedError(f"{exc}; {kept}. A resume would repeat the same steps: lower the learning "
+                                        f"rate (--lr or --set ...) and start a new run (another --out, or "
+                                        f"--overwrite)") from None
         wall = time.perf_counter() - started
         resolved["method_config"] = dataclasses.asdict(result.config)
         rd.write_json("config.json", resolved)

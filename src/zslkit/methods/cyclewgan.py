@@ -211,9 +211,7 @@ class CycleWGAN(ZSLMethod):
         self.train_X_, self.train_y_ = Xt, yt
         self.train_embeddings_ = Et
         self._build_networks()
-        self._opt_g = make_adam(self.G_.parameters(), cfg.lr_g, cfg.betas_g, 0.0, dev)
-        self._opt_d = make_adam(self.D_.parameters(), cfg.lr_d, cfg.betas_d, 0.0, dev)
-        self._gen = make_generator(self.seed + 3, dev)
+        self._init_gan_optimizers()
         resume = getattr(self, "_resume_state", None)
         if resume is not None:  # continue an interrupted fit: networks, optimizers, noise RNG, history
             self.restore_training_state(resume)
@@ -241,14 +239,19 @@ class CycleWGAN(ZSLMethod):
         keep = (self.train_X_, self.train_y_)
         self.load_state_dict(state["model"])
         self.train_X_, self.train_y_ = keep
-        self._opt_g = make_adam(self.G_.parameters(), self.config.lr_g, self.config.betas_g, 0.0, self.device)
-        self._opt_d = make_adam(self.D_.parameters(), self.config.lr_d, self.config.betas_d, 0.0, self.device)
+        self._init_gan_optimizers()
         self._opt_g.load_state_dict(state["opt_g"])
         self._opt_d.load_state_dict(state["opt_d"])
-        self._gen = make_generator(self.seed + 3, self.device)
         self._gen.set_state(state["rng"])
         self.epochs_trained_ = int(state["epoch"])
         return self.epochs_trained_
+
+    def _init_gan_optimizers(self) -> None:
+        """Fresh Adam optimizers for G and D and the seeded noise/batch generator of the GAN stage."""
+        cfg, dev = self.config, self.device
+        self._opt_g = make_adam(self.G_.parameters(), cfg.lr_g, cfg.betas_g, 0.0, dev)
+        self._opt_d = make_adam(self.D_.parameters(), cfg.lr_d, cfg.betas_d, 0.0, dev)
+        self._gen = make_generator(self.seed + 3, dev)
 
     def _pretrain_regressor(self, X: torch.Tensor, A: torch.Tensor) -> None:
         cfg = self.config
@@ -472,6 +475,12 @@ class CycleWGAN(ZSLMethod):
             "feature_scale": self._scale(),
             "train_features": self.train_X_.detach().cpu().clone() if keep else None,
             "train_labels": self.train_y_.detach().cpu().clone() if keep else None,
+            # the final classifiers already trained (e.g. for the test candidates): kept so that a reloaded
+            # model, on any device, scores those candidates exactly as before instead of retraining them
+            "final_classifiers": {key: {"weight": clf.layer.weight.detach().cpu().clone(),
+                                        "bias": clf.layer.bias.detach().cpu().clone(),
+                                        "input_scale": clf.input_scale}
+                                  for key, clf in self._cache.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -492,6 +501,12 @@ class CycleWGAN(ZSLMethod):
         self.train_X_ = None if tx is None else tx.to(self.device)
         self.train_y_ = None if tx is None else state["train_labels"].to(self.device)
         self._cache.clear()
+        for key, head in (state.get("final_classifiers") or {}).items():
+            layer = nn.Linear(head["weight"].shape[1], head["weight"].shape[0]).to(self.device)
+            with torch.no_grad():
+                layer.weight.copy_(head["weight"])
+                layer.bias.copy_(head["bias"])
+            self._cache[key] = SoftmaxClassifier(layer, self.device, input_scale=head["input_scale"])
 
     # ----- presets and selection -------------------------------------------------------------------
     @classmethod

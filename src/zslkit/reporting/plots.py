@@ -32,20 +32,29 @@ def _title(meta: dict) -> str:
     return f"{meta.get('method', '?')} on {meta.get('dataset', '?')} ({data} data), seed {meta.get('seed', '?')}"
 
 
+LOSS_WORDS = ("loss", "gp", "cycle", "cls", "wasserstein")
+
+
 def plot_training_curves(training: list[dict], history: list[dict], meta: dict, path: Path) -> Path | None:
+    """Left: per-epoch training losses (x = epochs in training order, stage boundaries marked);
+    right: the selection trace (metrics at each evaluation point)."""
     plt = _pyplot()
     keys = sorted({k for row in training for k, v in row.items()
-                   if k != "epoch" and isinstance(v, (int, float)) and not isinstance(v, bool)})
+                   if any(w in k for w in LOSS_WORDS) and isinstance(v, (int, float)) and not isinstance(v, bool)})
     if not keys and not history:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ax = axes[0]
     if keys:
-        epochs = [row.get("epoch", i + 1) for i, row in enumerate(training)]
+        x = np.arange(1, len(training) + 1)
         for k in keys:
-            vals = [row.get(k, np.nan) for row in training]
-            ax.plot(epochs, vals, label=k, lw=1.5)
-        ax.set_xlabel("epoch")
+            ax.plot(x, [row.get(k, np.nan) for row in training], label=k, lw=1.5)
+        phases = [row.get("phase") for row in training]
+        for i in range(1, len(phases)):
+            if phases[i] != phases[i - 1]:
+                ax.axvline(i + 0.5, color="grey", ls=":", lw=1)
+                ax.text(i + 0.5, ax.get_ylim()[1], f" {phases[i]}", va="top", fontsize=8, color="grey")
+        ax.set_xlabel("training epoch (all stages, in order)")
         ax.set_title("training losses")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
