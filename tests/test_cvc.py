@@ -23,13 +23,7 @@ SMALL = dict(ways=12, shots=4, lr=3e-4, weight_decay=1e-4, step_size=10, epochs=
              finetune_episodes=60)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny matrices: one thread is fastest and avoids OpenMP stalls on a busy 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,7 @@ TINY = dict(ways=12, shots=4, lr=3e-4, weight_decay=1e-4, step_size=2, epochs=5,
             trans_step_size=2, refresh=3, finetune_episodes=10, eval_every=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -75,13 +75,7 @@ def _read_any(path: Path, suffix: str, key: str | None):
         if isinstance(obj, np.ndarray):
             return obj, key  # a .npy file named .npz: one array
         with obj as z:
-            names = list(z.keys())
-            if key is None:
-                if len(names) != 1:
-                    raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
-                key = names[0]
-            if key not in names:
-                raise DataError(path, key, f"no such array; the file holds {names}")
+            key = _pick_key(path, key, list(z.keys()))
             try:
                 return z[key], key
             except ValueError as exc:
@@ -94,13 +88,7 @@ def _read_any(path: Path, suffix: str, key: str | None):
         from zslkit.data.matio import read_mat
 
         data = read_mat(path)
-        names = [k for k in data if not k.startswith("__")]
-        if key is None:
-            if len(names) != 1:
-                raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
-            key = names[0]
-        if key not in data:
-            raise DataError(path, key, f"no such array; the file holds {names}")
+        key = _pick_key(path, key, [k for k in data if not k.startswith("__")])
         return data[key], key
     raise DataError(path, None, f"unsupported file type {suffix!r}; use .npy, .npz, .csv, .txt or .mat")
 
@@ -116,3 +104,14 @@ def read_names(path: str | Path) -> list[str]:
         raise DataError(path, None, f"cannot read the class-name file as UTF-8 text ({type(exc).__name__}: {exc})") \
             from None
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _pick_key(path: Path, key: str | None, names: list[str]) -> str:
+    """The array to read from a multi-array file: the named one, or the only one."""
+    if key is None:
+        if len(names) != 1:
+            raise DataError(path, None, f"holds {len(names)} arrays {names}; name one with a key")
+        return names[0]
+    if key not in names:
+        raise DataError(path, key, f"no such array; the file holds {names}")
+    return key

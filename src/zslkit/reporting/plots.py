@@ -27,6 +27,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    fig.clf()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
 def _title(meta: dict) -> str:
     data = "SYNTHETIC" if meta.get("synthetic") else "real"
     return f"{meta.get('method', '?')} on {meta.get('dataset', '?')} ({data} data), seed {meta.get('seed', '?')}"
@@ -82,10 +92,7 @@ def plot_training_curves(training: list[dict], history: list[dict], meta: dict, 
         ax.text(0.5, 0.5, "no selection trace\n(--selection fixed)", ha="center", va="center")
         ax.set_axis_off()
     fig.suptitle(_title(meta))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_seen_unseen_curve(curve: dict, metrics: dict, path: Path) -> Path:
@@ -109,10 +116,7 @@ def plot_seen_unseen_curve(curve: dict, metrics: dict, path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(_title(metrics), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_per_class(per_class: dict, metrics: dict, path: Path) -> Path:
@@ -141,10 +145,7 @@ def plot_per_class(per_class: dict, metrics: dict, path: Path) -> Path:
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(_title(metrics))
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def pca_2d(X: np.ndarray) -> np.ndarray:
@@ -184,10 +185,7 @@ def plot_real_vs_synthetic(model, dataset, metrics: dict, path: Path, max_classe
     ax.set_title("real (o) vs synthesized (x) features of unseen classes, PCA\n" + _title(metrics), fontsize=9)
     ax.legend(fontsize=7, markerscale=1.5, loc="best")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def save_run_plots(run_dir: Path, *, result, dataset) -> list[Path]:
