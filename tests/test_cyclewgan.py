@@ -236,3 +236,9 @@ def test_checkpoint_keeps_the_trained_final_classifiers(tmp_path):
     X = ds.split("test_unseen")[0]
     E = ds.class_embeddings[ds.unseen_classes]
     assert np.array_equal(res.model.decision_function(X, E), loaded.decision_function(X, E))
+
+
+def test_f_clswgan_without_its_own_preset_uses_five_critic_steps():
+    ds = make_synthetic("synthetic-tiny", seed=0)
+    assert CycleWGAN.default_config(ds, variant="f-clswgan").n_critic == 5
+    assert CycleWGAN.default_config(ds).n_critic == 1

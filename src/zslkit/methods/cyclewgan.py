@@ -531,9 +531,8 @@ class CycleWGAN(ZSLMethod):
                 p = find_preset(PRESET_METHOD, name, setting, v)
                 if p is not None and p.name.lower() == name.lower():
                     cfg = apply_overrides(CycleWGANConfig(), p.params, source=f"preset {p.name}")
-                    return dataclasses.replace(cfg, variant=variant) if variant else cfg
-        cfg = scaled_default(dataset)
-        return dataclasses.replace(cfg, variant=variant) if variant else cfg
+                    return _as_variant(cfg, variant, own_preset=v is not None)
+        return _as_variant(scaled_default(dataset), variant, own_preset=False)
 
     @classmethod
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
@@ -544,6 +543,17 @@ class CycleWGAN(ZSLMethod):
             if n != config.syn_per_unseen:
                 out.append({"syn_per_unseen": n})
         return out
+
+
+def _as_variant(cfg: CycleWGANConfig, variant: str | None, own_preset: bool) -> CycleWGANConfig:
+    """``cfg`` for ``variant``. Borrowing a cycle-WGAN entry (or the scaled default) for f-CLSWGAN keeps the
+    f-CLSWGAN reference's 5 critic steps per generator step (papers.md 3.2, critic_iter 5)."""
+    if not variant:
+        return cfg
+    cfg = dataclasses.replace(cfg, variant=variant)
+    if variant == "f-clswgan" and not own_preset:
+        cfg = dataclasses.replace(cfg, n_critic=5)
+    return cfg
 
 
 def scaled_default(dataset=None) -> CycleWGANConfig:
