@@ -108,3 +108,12 @@ def test_cuda_requested_without_gpu(capsys):
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "zslkit", "methods"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "eszsl" in out.stdout
+
+
+def test_preset_variant_option_selects_the_reference_protocol(tmp_path):
+    out = tmp_path / "ref"
+    assert main(["train", "--method", "cvc-zsl", "--variant", "reference", "--dataset", "synthetic-tiny",
+                 "--selection", "fixed", "--epochs", "1", "--set", "episodes=2", "--set", "hidden_dim=16",
+                 "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
+    cfg = json.loads((out / "config.json").read_text())["method_config"]
+    assert cfg["lr"] == 1e-5 and cfg["episodes"] == 2 and cfg["epochs"] == 1

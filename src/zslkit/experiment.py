@@ -46,6 +46,8 @@ def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
     config = method_cls.default_config(dataset, spec.setting, **({"variant": variant} if variant else {}))
     overrides = dict(spec.overrides)
     names = {f.name for f in dataclasses.fields(config)}
+    if "variant" not in names:  # a preset variant (e.g. cvc-zsl "reference"), already used by default_config
+        overrides.pop("variant", None)
     if "episode_overflow" in names and ({"ways", "shots"} & set(overrides)):
         overrides.setdefault("episode_overflow", "error")
     return apply_overrides(config, overrides, source="command line")

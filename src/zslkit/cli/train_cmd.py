@@ -54,7 +54,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for name, typ in OVERRIDE_OPTIONS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                       help=f"override the preset's {name}")
+                       help=("method variant or preset variant (cycle-wgan: cycle-wgan | f-clswgan | cycle-clswgan; "
+                             "cvc-zsl: reference = the full 1000 x 1000 reference protocol)") if name == "variant"
+                       else f"override the preset's {name}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field of the method (repeatable)")
     p.set_defaults(func=run)
