@@ -83,8 +83,13 @@ class ProgressStore:
         atomic_torch_save(dict(state, fingerprint=self.fingerprint), self.path)
 
     def clear(self) -> None:
+        """Remove the checkpoint (and its folder when that is left empty)."""
         if self.path.is_file():
             self.path.unlink()
+        try:
+            self.path.parent.rmdir()
+        except OSError:  # absent, or holds other files
+            pass
 
     def hook(self, make_state: Callable[[int, object], dict]):
         """A checkpoint hook for ``ZSLMethod.fit``: saves every ``every`` epochs and on a stop request."""
