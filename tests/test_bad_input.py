@@ -333,3 +333,20 @@ def test_incomplete_checkpoint_names_the_missing_key(tmp_path):
     torch.save({"format": "zslkit-checkpoint", "version": 1, "method": "eszsl", "config": {}}, path)
     with pytest.raises(DataError, match="key 'dims': incomplete checkpoint"):
         read_checkpoint(path)
+
+
+def test_every_trainer_reports_divergence_clearly():
+    """ESZSL's closed form, the shared softmax and cycle-WGAN's regressor stop with TrainingDivergedError."""
+    import torch
+
+    from zslkit.errors import TrainingDivergedError
+    from zslkit.methods import get_method
+    from zslkit.methods._softmax import train_softmax
+
+    X = torch.ones(8, 3) * 1e30
+    y = torch.tensor([0, 1] * 4)
+    with pytest.raises(TrainingDivergedError, match="softmax classifier training diverged"):
+        train_softmax(X * X, y, 2, epochs=2, lr=1.0, batch_size=4)
+    model = get_method("eszsl")(gamma_exp=-300, lambda_exp=-300, normalize_features=False, device="cpu")
+    with pytest.raises(TrainingDivergedError, match="not finite"):
+        model.fit(np.full((4, 3), 1e30), np.array([0, 1, 0, 1]), np.full((2, 2), 1e30))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zslkit.errors import TrainingDivergedError
 from zslkit.methods.base import CandidateClassifier
 
 
@@ -52,6 +53,9 @@ def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs:
             loss.backward()
             opt.step()
     layer.requires_grad_(False)
+    if not bool(torch.isfinite(layer.weight).all() and torch.isfinite(layer.bias).all()):
+        raise TrainingDivergedError(f"softmax classifier training diverged (non-finite weights after {epochs} "
+                                    f"epochs at lr {lr:g}); lower its learning rate")
     return layer
 
 

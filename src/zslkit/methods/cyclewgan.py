@@ -276,6 +276,9 @@ class CycleWGAN(ZSLMethod):
                 losses = loss.detach()
         self.R_.requires_grad_(False)
         self.regressor_loss_ = float(losses)
+        if not math.isfinite(self.regressor_loss_):
+            raise TrainingDivergedError(f"{self.name}: regressor pretraining diverged (loss {self.regressor_loss_}); "
+                                        f"lower regressor_lr ({cfg.regressor_lr:g})")
 
     def _epoch_batches(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """(steps, n_critic, B) sample indices of one epoch: consecutive random permutations, cut in batches."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from zslkit.errors import TrainingDivergedError
 from zslkit.methods.base import CandidateClassifier, ZSLMethod
 from zslkit.methods.registry import register
 
@@ -57,8 +58,15 @@ class ESZSL(ZSLMethod):
         left = x.T @ x + (10.0 ** self.config.gamma_exp) * torch.eye(d, dtype=torch.float64, device=dev)
         right = E.T @ E + (10.0 ** self.config.lambda_exp) * torch.eye(a, dtype=torch.float64, device=dev)
         middle = x.T @ Y @ E  # D x A
-        V = torch.linalg.solve(left, middle)
-        self.V_ = torch.linalg.solve(right.T, V.T).T  # V (E^T E + l I)^-1
+        try:
+            V = torch.linalg.solve(left, middle)
+            self.V_ = torch.linalg.solve(right.T, V.T).T  # V (E^T E + l I)^-1
+        except torch.linalg.LinAlgError:
+            self.V_ = torch.full((d, a), float("nan"), dtype=torch.float64, device=dev)
+        if not bool(torch.isfinite(self.V_).all()):
+            raise TrainingDivergedError(f"eszsl: the closed-form solution is not finite (gamma_exp "
+                                        f"{self.config.gamma_exp}, lambda_exp {self.config.lambda_exp}); use "
+                                        f"larger regularisers")
         self._call_monitor(monitor, 0)
 
     def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
