@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,6 @@ from zslkit.methods.registry import get_method
 from zslkit.pipeline import run_protocol
 from zslkit.runs import RunDir, provenance
 from zslkit.runtime import device_description, resolve_device, seed_everything, set_deterministic
-
-log = logging.getLogger("zslkit.experiment")
-
 
 @dataclass
 class RunSpec:
@@ -127,12 +123,9 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
                                                     device=device_description(device), wall_time_s=wall))
         metrics = dict(result.metrics, wall_time_s=round(wall, 3))
         if plots:
-            try:
-                from zslkit.reporting.plots import save_run_plots
+            from zslkit.reporting.plots import save_run_plots
 
-                save_run_plots(rd.path, result=result, dataset=dataset)
-            except ImportError as exc:  # matplotlib is an optional dependency
-                log.warning("plots skipped: %s (pip install 'zslkit[plots]')", exc)
+            save_run_plots(rd.path, result=result, dataset=dataset)
         rd.write_json("metrics.json", metrics)  # written last: its presence marks a finished run
         store.clear()
     return metrics
