@@ -193,6 +193,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     metrics = {k: float(v) for k, v in metrics.items()}
     metrics.update({
         "method": method_cls.name,
+        "variant": getattr(final_cfg, "variant", None),
         "setting": setting,
         "transductive": transductive,
         "selection": {"mode": selection, "description": SELECTION_MODES[selection], "criterion": criterion,

@@ -124,7 +124,8 @@ def format_metrics(m: dict) -> str:
     """Human-readable metrics block that always says how the numbers were selected and on what data."""
     sel = m["selection"]
     data = "SYNTHETIC data" if m.get("synthetic") else "real data"
-    lines = [f"results ({m['method']}, {m['dataset']}, {data}, {m['setting']}, seed {m['seed']}; "
+    method = m["method"] + (f" ({m['variant']})" if m.get("variant") and m["variant"] != m["method"] else "")
+    lines = [f"results ({method}, {m['dataset']}, {data}, {m['setting']}, seed {m['seed']}; "
              f"selection: {sel['mode']}, criterion {sel['criterion']})",
              f"  selection: {sel['description']}"]
     if sel.get("chosen"):

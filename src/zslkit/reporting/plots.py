@@ -39,7 +39,10 @@ def _save(fig, path: Path) -> Path:
 
 def _title(meta: dict) -> str:
     data = "SYNTHETIC" if meta.get("synthetic") else "real"
-    return f"{meta.get('method', '?')} on {meta.get('dataset', '?')} ({data} data), seed {meta.get('seed', '?')}"
+    method = meta.get("method", "?")
+    if meta.get("variant") and meta["variant"] != method:
+        method = f"{method} ({meta['variant']})"
+    return f"{method} on {meta.get('dataset', '?')} ({data} data), seed {meta.get('seed', '?')}"
 
 
 LOSS_WORDS = ("loss", "gp", "cycle", "cls", "wasserstein")
