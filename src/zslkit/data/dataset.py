@@ -135,15 +135,19 @@ def _as_float32(source: str, key: str, arr: np.ndarray, what: str) -> np.ndarray
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def _as_int64(source: str, key: str, arr: np.ndarray, what: str) -> np.ndarray:
-    """Integer-valued numbers as int64; non-integers and values beyond int64 rejected."""
+def as_int64(arr, source, key: str, what: str) -> np.ndarray:
+    """Integer-valued numbers as int64, or a DataError naming ``source`` and ``key`` (text, NaN/inf,
+    non-integers, or values beyond the int64 range). Shared by the validator and the loaders."""
+    arr = np.asarray(arr)
     if arr.dtype.kind not in "iuf":
-        raise DataError(source, key, f"{what} must be integers, got dtype {arr.dtype}")
+        raise DataError(str(source), key, f"{what} must be integers, got dtype {arr.dtype}")
     if arr.dtype.kind in "uf" and arr.size:
         if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
-            raise DataError(source, key, f"{what} hold non-integer values")
-        if float(np.max(np.abs(arr.astype(np.float64)))) >= _INT64_MAX:
-            raise DataError(source, key, f"{what} hold values beyond the int64 range")
+            raise DataError(str(source), key, f"{what} hold NaN, inf or non-integer values")
+        largest = float(np.max(np.abs(arr.astype(np.float64))))
+        if largest >= _INT64_MAX:
+            raise DataError(str(source), key, f"{what} hold values beyond the int64 range (largest |value| "
+                            f"{largest:.6g})")
     return arr.astype(np.int64)
 
 
@@ -153,7 +157,7 @@ def _as_index(source: str, key: str, value, n: int) -> np.ndarray:
         if arr.ndim != 1 or arr.shape[0] != n:
             raise DataError(source, key, f"a boolean mask must have one entry per sample ({n}), got shape {arr.shape}")
         arr = np.flatnonzero(arr)
-    arr = _as_int64(source, key, arr.reshape(-1), "index set")
+    arr = as_int64(arr.reshape(-1), source, key, "index set")
     if arr.size == 0:
         raise DataError(source, key, "split is empty")
     if arr.min() < 0 or arr.max() >= n:
@@ -194,7 +198,7 @@ def validate_arrays(features, labels, class_embeddings, class_names, splits, *, 
     lab = _asarray(source, "labels", labels).reshape(-1)
     if lab.shape[0] != n:
         raise DataError(source, "labels", f"{lab.shape[0]} labels but {n} feature rows")
-    lab = _as_int64(source, "labels", lab, "labels")
+    lab = as_int64(lab, source, "labels", "labels")
     if lab.min() < 0 or lab.max() >= num_classes:
         raise DataError(source, "labels",
                         f"label ids span [{lab.min()}, {lab.max()}] but there are {num_classes} class embeddings "

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zslkit.data.arrays import check_float32_range
-from zslkit.data.dataset import ZSLDataset
+from zslkit.data.dataset import ZSLDataset, as_int64
 from zslkit.data.matio import cellstr, file_sha256, read_mat, write_mat
 from zslkit.errors import DataError
 
@@ -40,20 +40,6 @@ FEATURES_FILE = "res101.mat"
 
 
 # ----- features file -------------------------------------------------------------------------------------
-
-def as_int64(arr: np.ndarray, file, key: str, what: str) -> np.ndarray:
-    """A numeric index/label array as int64, or a DataError (NaN, non-integer, or beyond the int64 range)."""
-    arr = np.asarray(arr)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise DataError(str(file), key, f"{what} hold NaN, inf or non-integer values")
-        if arr.size and np.abs(arr).max() > 2.0 ** 53:
-            raise DataError(str(file), key, f"{what} hold values out of range (largest |value| "
-                                            f"{np.abs(arr).max():.6g})")
-    elif arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise DataError(str(file), key, f"{what} hold values out of range (largest {arr.max()})")
-    return arr.astype(np.int64)
-
 
 def read_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(features N x D, 0-based labels, notes) from an xlsa17 ``res101.mat``."""
