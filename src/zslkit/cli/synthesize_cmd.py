@@ -1,7 +1,7 @@
 """``zslkit synthesize RUN_DIR --classes EMBEDDINGS --per-class N --out FILE``: features from a trained generator.
 
 The run directory's ``model.pt`` must hold a generative model (one with a ``synthesize`` method: cycle-WGAN /
-f-CLSWGAN). Class embeddings come from a ``.npy``, ``.csv`` or ``.txt`` file holding a C x A matrix (one row per
+f-CLSWGAN). Class embeddings come from a ``.npy``, ``.npz``, ``.csv``, ``.txt`` or ``.mat`` file holding a C x A matrix (one row per
 class, A = the model's embedding dimension). The output format follows the extension of ``--out``:
 
 * ``.npz``: ``features`` (M x D float32), ``labels`` (M, 0-based rows of the embeddings file),
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.data.arrays import read_matrix
 from zslkit.errors import ConfigError, DataError
 
 FORMATS = {".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
@@ -32,45 +33,14 @@ def add_parser(subparsers) -> None:
                     "cycle-WGAN .h5 pseudo-feature layout, chosen by the extension of --out.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run directory holding model.pt")
     p.add_argument("--classes", required=True, metavar="EMBEDDINGS",
-                   help="class embeddings, C x A, as .npy, .csv or .txt (one row per class)")
+                   help="class embeddings, C x A (one row per class): .npy, .npz, .csv, .txt or .mat")
+    p.add_argument("--classes-key", help="array name inside a .npz/.mat embeddings file")
     p.add_argument("--per-class", required=True, type=int, metavar="N", help="features to generate per class")
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .npz, .h5 or .hdf5")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--domain", default="unseen", help="the /info/domain string of the .h5 output (default unseen)")
     p.set_defaults(func=_run)
-
-
-def read_embeddings(path: str | Path) -> np.ndarray:
-    """A C x A float32 matrix from .npy / .csv / .txt, or a DataError saying what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "class embeddings file not found")
-    ext = path.suffix.lower()
-    try:
-        if ext == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        elif ext == ".csv":
-            arr = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-        elif ext == ".txt":
-            arr = np.loadtxt(path, ndmin=2, dtype=np.float64)
-        else:
-            raise DataError(path, None, f"unsupported extension {ext!r}; use .npy, .csv or .txt")
-    except DataError:
-        raise
-    except ValueError as exc:
-        raise DataError(path, None, f"cannot parse numbers ({exc})") from None
-    arr = np.asarray(arr)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.size == 0:
-        raise DataError(path, None, f"expected a C x A matrix (one row per class), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(path, None, f"expected numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise DataError(path, None, "contains NaN or inf values")
-    return arr
 
 
 def write_h5(path: Path, features: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, info: dict) -> Path:
@@ -107,7 +77,7 @@ def _run(args) -> int:
     if not hasattr(model, "synthesize"):
         raise ConfigError(f"the model in {run_dir} is {model.name!r}, which cannot synthesise features "
                           "(use a cycle-wgan run)")
-    E = read_embeddings(args.classes)
+    E = read_matrix(args.classes, args.classes_key)
     if E.shape[1] != model.embedding_dim_:
         raise DataError(args.classes, None, f"embedding dimension mismatch: the file has {E.shape[1]} columns, the "
                         f"model expects {model.embedding_dim_} (one row per class)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.data.dataset import as_real_float32, require_finite
 from zslkit.errors import DataError
 
 
@@ -41,26 +42,9 @@ def check_float_matrix(arr, path, key) -> np.ndarray:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.size == 0:
         raise DataError(path, key, f"expected a non-empty 2-D array, got shape {arr.shape}")
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) \
-            or arr.dtype.kind == "m":
-        raise DataError(path, key, f"expected real numbers, got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise DataError(path, key, f"contains NaN or inf values (first at row {bad[0]}, column {bad[1]})")
-    check_float32_range(arr, path, key)
-    return arr.astype(np.float32)
-
-
-def check_float32_range(arr, path, key) -> None:
-    """DataError when finite values would overflow to inf as float32 (|x| > 3.4e38)."""
-    arr = np.asarray(arr)
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
-        with np.errstate(all="ignore"):
-            big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)  # NaN/inf are reported elsewhere
-        if np.any(big):
-            pos = tuple(int(i) for i in np.argwhere(big)[0])
-            raise DataError(path, key, f"value {float(arr[pos]):.6g} at index {list(pos)} is too large for float32 "
-                                       f"(|x| > {np.finfo(np.float32).max:.3g})")
+    arr = as_real_float32(arr, path, key, "values")
+    require_finite(arr, path, key)
+    return arr
 
 
 def _read_any(path: Path, suffix: str, key: str | None):

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslkit.data.arrays import check_float32_range
-from zslkit.data.dataset import ZSLDataset, as_int64
+from zslkit.data.dataset import ZSLDataset, as_int64, check_float32_range
 from zslkit.errors import DataError
 from zslkit.runs import atomic_write_bytes
 

@@ -123,16 +123,34 @@ def _asarray(source: str, key: str, value) -> np.ndarray:
         raise DataError(source, key, f"cannot be read as an array ({exc})") from None
 
 
-def _as_float32(source: str, key: str, arr: np.ndarray, what: str) -> np.ndarray:
-    """Real numbers (bool/int/float) as float32; complex, text, dates and float32 overflow rejected."""
+def check_float32_range(arr, source, key: str) -> None:
+    """DataError when finite values would overflow to inf as float32 (|x| > 3.4e38)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4 and arr.size:
+        with np.errstate(all="ignore"):
+            big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)  # NaN/inf are reported elsewhere
+        if np.any(big):
+            pos = tuple(int(i) for i in np.argwhere(big)[0])
+            raise DataError(source, key, f"value {float(arr[pos]):.6g} at index {list(pos)} is too large for "
+                            f"float32 (|x| > {np.finfo(np.float32).max:.3g})")
+
+
+def as_real_float32(arr, source, key: str, what: str) -> np.ndarray:
+    """Real numbers (bool/int/float) as contiguous float32; complex, text, dates and values beyond the
+    float32 range are DataErrors naming ``source`` and ``key``. Shared by the validator and the loaders."""
+    arr = np.asarray(arr)
     if arr.dtype.kind not in "biuf":
         raise DataError(source, key, f"{what} must be real numbers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f":
-        finite = arr[np.isfinite(arr)]
-        if finite.size and np.abs(finite).max() > np.finfo(np.float32).max:
-            raise DataError(source, key, f"{what} hold values beyond the float32 range "
-                            f"(max |x| = {np.abs(finite).max():.3g})")
+    check_float32_range(arr, source, key)
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def require_finite(arr: np.ndarray, source, key: str, axes: tuple[str, str] = ("row", "column")) -> None:
+    """DataError at the first NaN/inf, naming its position along ``axes``."""
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        where = ", ".join(f"{a} {int(i)}" for a, i in zip(axes, bad))
+        raise DataError(source, key, f"NaN or inf values (first at {where})")
 
 
 def as_int64(arr, source, key: str, what: str) -> np.ndarray:
@@ -140,13 +158,13 @@ def as_int64(arr, source, key: str, what: str) -> np.ndarray:
     non-integers, or values beyond the int64 range). Shared by the validator and the loaders."""
     arr = np.asarray(arr)
     if arr.dtype.kind not in "iuf":
-        raise DataError(str(source), key, f"{what} must be integers, got dtype {arr.dtype}")
+        raise DataError(source, key, f"{what} must be integers, got dtype {arr.dtype}")
     if arr.dtype.kind in "uf" and arr.size:
         if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
-            raise DataError(str(source), key, f"{what} hold NaN, inf or non-integer values")
+            raise DataError(source, key, f"{what} hold NaN, inf or non-integer values")
         largest = float(np.max(np.abs(arr.astype(np.float64))))
         if largest >= _INT64_MAX:
-            raise DataError(str(source), key, f"{what} hold values beyond the int64 range (largest |value| "
+            raise DataError(source, key, f"{what} hold values beyond the int64 range (largest |value| "
                             f"{largest:.6g})")
     return arr.astype(np.int64)
 
@@ -179,20 +197,16 @@ def validate_arrays(features, labels, class_embeddings, class_names, splits, *, 
         raise DataError(source, "features", f"expected a 2-D (samples x dims) array, got shape {feats.shape}")
     if feats.shape[0] == 0 or feats.shape[1] == 0:
         raise DataError(source, "features", f"empty feature matrix of shape {feats.shape}")
-    feats = _as_float32(source, "features", feats, "features")
-    if not np.all(np.isfinite(feats)):
-        bad = np.argwhere(~np.isfinite(feats))[0]
-        raise DataError(source, "features", f"NaN or inf values (first at row {bad[0]}, column {bad[1]})")
+    feats = as_real_float32(feats, source, "features", "features")
+    require_finite(feats, source, "features")
     n = feats.shape[0]
 
     emb = _asarray(source, "class_embeddings", class_embeddings)
     if emb.ndim != 2 or emb.shape[0] == 0 or emb.shape[1] == 0:
         raise DataError(source, "class_embeddings",
                         f"expected a non-empty 2-D (classes x dims) array, got shape {emb.shape}")
-    emb = _as_float32(source, "class_embeddings", emb, "embeddings")
-    if not np.all(np.isfinite(emb)):
-        bad = np.argwhere(~np.isfinite(emb))[0]
-        raise DataError(source, "class_embeddings", f"NaN or inf values (first at class {bad[0]}, dim {bad[1]})")
+    emb = as_real_float32(emb, source, "class_embeddings", "embeddings")
+    require_finite(emb, source, "class_embeddings", axes=("class", "dim"))
     num_classes = emb.shape[0]
 
     lab = _asarray(source, "labels", labels).reshape(-1)

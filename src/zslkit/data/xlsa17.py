@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zslkit.data.arrays import check_float32_range
-from zslkit.data.dataset import ZSLDataset, as_int64
+from zslkit.data.dataset import ZSLDataset, as_int64, check_float32_range
 from zslkit.data.matio import cellstr, file_sha256, read_mat, write_mat
 from zslkit.errors import DataError
 

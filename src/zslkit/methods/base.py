@@ -26,6 +26,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
+from zslkit.data.dataset import as_real_float32, require_finite
 from zslkit.errors import ConfigError, DataError, NotFittedError
 from zslkit.runtime import resolve_device
 
@@ -55,13 +56,10 @@ def check_matrix(X, name: str, *, dim: int | None = None, dim_name: str = "dimen
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[0] == 0:
         raise DataError(None, name, f"expected a non-empty 2-D array, got shape {arr.shape}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataError(None, name, f"expected numbers, got dtype {arr.dtype}")
     if dim is not None and arr.shape[1] != dim:
         raise DataError(None, name, f"{dim_name} mismatch: got {arr.shape[1]} columns, the model expects {dim}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise DataError(None, name, "contains NaN or inf values")
+    arr = as_real_float32(arr, None, name, name)
+    require_finite(arr, None, name)
     return arr
 
 
