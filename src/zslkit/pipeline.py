@@ -8,7 +8,6 @@ directory is the caller's job (see ``zslkit.cli.train_cmd``).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -214,7 +213,3 @@ def _restore_dims(model: ZSLMethod, dataset: ZSLDataset) -> None:
     model.feature_dim_ = dataset.feature_dim
     model.embedding_dim_ = dataset.embedding_dim
     model.num_train_classes_ = int(dataset.seen_classes.size)
-
-
-def config_dict(config) -> dict:
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)

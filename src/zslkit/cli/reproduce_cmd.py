@@ -32,6 +32,7 @@ def run(args) -> int:
     from zslkit.data.catalog import REAL_BENCHMARKS, open_dataset
     from zslkit.data.synthetic import PRESETS
     from zslkit.errors import ConfigError
+    from zslkit.cli.train_cmd import collect_overrides
     from zslkit.experiment import RunSpec, execute
     from zslkit.reporting.tables import METRIC_LABELS, METRICS, fmt, mean_std, published_entry, render
     from zslkit.runs import atomic_write_bytes, atomic_write_json
@@ -54,12 +55,7 @@ def run(args) -> int:
                           f"--data-root, or a synthetic preset ({', '.join(PRESETS)})")
     dataset = open_dataset(spec_dataset, semantic=semantic)
     out = Path(args.out or f"runs/reproduce-{args.paper}-{args.dataset}")
-    overrides = {}
-    for item in args.set:
-        if "=" not in item:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k.strip()] = v.strip()
+    overrides = collect_overrides(args)
     if entry.get("variant"):
         overrides.setdefault("variant", entry["variant"])
 

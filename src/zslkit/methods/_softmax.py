@@ -13,16 +13,8 @@ import torch
 from torch import nn
 
 from zslkit.errors import TrainingDivergedError
+from zslkit.methods._optim import make_adam
 from zslkit.methods.base import CandidateClassifier
-
-
-def make_adam(params, lr: float, betas=(0.9, 0.999), weight_decay: float = 0.0, device=None) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch supports it on ``device``, else the foreach one."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay, foreach=True)
 
 
 def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int, lr: float, batch_size: int,
@@ -42,7 +34,7 @@ def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs:
             w = torch.rand(layer.weight.shape, generator=generator, device=device) * 2 - 1
             layer.weight.copy_(w * bound)
             layer.bias.zero_()
-    opt = make_adam(layer.parameters(), lr, betas, weight_decay, device)
+    opt = make_adam(layer.parameters(), lr, betas=betas, weight_decay=weight_decay)
     batch_size = max(1, min(int(batch_size), n))
     for _ in range(int(epochs)):
         perm = torch.randperm(n, generator=generator, device=device)

@@ -35,7 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from zslkit.errors import ConfigError, DataError, TrainingDivergedError
-from zslkit.methods._softmax import SoftmaxClassifier, make_adam, train_softmax
+from zslkit.methods._optim import make_adam
+from zslkit.methods._softmax import SoftmaxClassifier, train_softmax
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_matrix
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
@@ -249,8 +250,8 @@ class CycleWGAN(ZSLMethod):
     def _init_gan_optimizers(self) -> None:
         """Fresh Adam optimizers for G and D and the seeded noise/batch generator of the GAN stage."""
         cfg, dev = self.config, self.device
-        self._opt_g = make_adam(self.G_.parameters(), cfg.lr_g, cfg.betas_g, 0.0, dev)
-        self._opt_d = make_adam(self.D_.parameters(), cfg.lr_d, cfg.betas_d, 0.0, dev)
+        self._opt_g = make_adam(self.G_.parameters(), cfg.lr_g, betas=cfg.betas_g)
+        self._opt_d = make_adam(self.D_.parameters(), cfg.lr_d, betas=cfg.betas_d)
         self._gen = make_generator(self.seed + 3, dev)
 
     def _pretrain_regressor(self, X: torch.Tensor, A: torch.Tensor) -> None:
@@ -260,7 +261,7 @@ class CycleWGAN(ZSLMethod):
             bound = 1.0 / math.sqrt(X.shape[1])
             self.R_.weight.copy_((torch.rand(self.R_.weight.shape, generator=gen) * 2 - 1) * bound)
             self.R_.bias.zero_()
-        opt = make_adam(self.R_.parameters(), cfg.regressor_lr, (0.9, 0.999), cfg.regressor_weight_decay, self.device)
+        opt = make_adam(self.R_.parameters(), cfg.regressor_lr, weight_decay=cfg.regressor_weight_decay)
         dgen = make_generator(self.seed + 1, self.device)
         n = X.shape[0]
         bs = max(1, min(cfg.regressor_batch, n))

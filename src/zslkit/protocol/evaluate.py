@@ -74,8 +74,3 @@ class TestScores:
             "gzsl_seen": {names[c]: a for c, a in M.per_class_accuracies(self.ys, pred_s).items()},
             "gzsl_unseen": {names[c]: a for c, a in M.per_class_accuracies(self.yu, pred_u).items()},
         }
-
-
-def evaluate(model, dataset: ZSLDataset, gamma: float | None = None, *, curve: bool = False) -> dict:
-    """Metrics of ``model`` on ``dataset``'s test_seen / test_unseen splits."""
-    return TestScores(model, dataset).metrics(gamma, curve=curve)
