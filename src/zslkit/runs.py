@@ -194,8 +194,6 @@ class RunDir:
     def write_json(self, name: str, obj: Any) -> Path:
         return atomic_write_json(obj, self.file(name))
 
-    def read_json(self, name: str) -> Any:
-        return read_json(self.file(name))
 
 
 def provenance(dataset_summary: dict, *, seed: int | list[int], device: str, wall_time_s: float,

@@ -63,6 +63,18 @@ def check_matrix(X, name: str, *, dim: int | None = None, dim_name: str = "dimen
     return arr
 
 
+def cpu_copy(obj):
+    """A CPU copy of a tensor, or of the tensors inside nested dicts / lists / tuples (other values as-is),
+    for state dicts and checkpoints that must not change when training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(cpu_copy(v) for v in obj)
+    return obj
+
+
 def check_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     arr = np.asarray(y).reshape(-1)
     if arr.shape[0] != n:

@@ -33,7 +33,7 @@ from torch import nn
 from zslkit.errors import ConfigError, TrainingDivergedError
 from zslkit.methods._episodes import EpisodeSampler, local_labels
 from zslkit.methods._optim import make_adam
-from zslkit.methods.base import CandidateClassifier, ZSLMethod, make_config
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy, make_config
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -590,7 +590,7 @@ class CVCZSL(ZSLMethod):
             raise ConfigError("cvc-zsl: training_state() is only available during or after fit()")
         pool = None
         if self._pool_labels is not None:
-            pool = {"labels": _cpu(self._pool_labels), "index": _cpu(self._pool_index),
+            pool = {"labels": cpu_copy(self._pool_labels), "index": cpu_copy(self._pool_index),
                     "num_classes": int(self._pool[0].num_classes)}
         return {
             "format": self.TRAINING_STATE_FORMAT,
@@ -599,13 +599,13 @@ class CVCZSL(ZSLMethod):
             "stage": self._stage,
             "epoch": int(self._epochs_done),
             "device_type": self.device.type,
-            "generator": _cpu(self.net_.state_dict()),
-            "optimizer": None if self._opt is None else _cpu(self._opt.state_dict()),
+            "generator": cpu_copy(self.net_.state_dict()),
+            "optimizer": None if self._opt is None else cpu_copy(self._opt.state_dict()),
             "episode_rng": self._gen.get_state().clone(),
-            "free_rows": None if self.free_rows_ is None else _cpu(self.free_rows_.detach()),
+            "free_rows": None if self.free_rows_ is None else cpu_copy(self.free_rows_.detach()),
             "pseudo_label_pool": pool,
             "pseudo_label_count": getattr(self, "pseudo_label_count_", None),
-            "seen_rows": None if self.seen_rows_ is None else _cpu(self.seen_rows_),
+            "seen_rows": None if self.seen_rows_ is None else cpu_copy(self.seen_rows_),
             "seen_rows_source": self.seen_rows_source_,
             "rows_epoch": self._rows_epoch,
             "last_metrics": None if self._last_metrics is None else dict(self._last_metrics),
@@ -713,17 +713,6 @@ class CVCZSL(ZSLMethod):
         """Epochs are always selected; ``lr_grid`` (if set) adds learning rates (of the current stage)."""
         key = "trans_lr" if setting == "transductive" else "lr"
         return [{key: float(v)} for v in config.lr_grid] or [{}]
-
-
-def _cpu(obj):
-    """A CPU copy of a tensor, or of the tensors inside nested dicts / lists / tuples (other values as-is)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu", copy=True)
-    if isinstance(obj, dict):
-        return {k: _cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_cpu(v) for v in obj)
-    return obj
 
 
 def scaled_defaults(dataset=None, setting: str = "inductive") -> CVCConfig:

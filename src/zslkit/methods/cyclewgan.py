@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from zslkit.errors import ConfigError, DataError, TrainingDivergedError
 from zslkit.methods._optim import make_adam
 from zslkit.methods._softmax import SoftmaxClassifier, train_softmax
-from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_matrix
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_matrix, cpu_copy
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -466,7 +466,7 @@ class CycleWGAN(ZSLMethod):
 
     # ----- persistence -----------------------------------------------------------------------------
     def state_dict(self, with_features: bool = True) -> dict:
-        cpu = lambda m: None if m is None else {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}  # noqa: E731
+        cpu = lambda m: None if m is None else cpu_copy(m.state_dict())  # noqa: E731
         keep = with_features and self.config.keep_train_features and getattr(self, "train_X_", None) is not None
         return {
             "generator": cpu(self.G_),
@@ -477,12 +477,11 @@ class CycleWGAN(ZSLMethod):
             "history": [dict(r) for r in self.history_],
             "epochs_trained": int(getattr(self, "epochs_trained_", 0)),
             "feature_scale": self._scale(),
-            "train_features": self.train_X_.detach().cpu().clone() if keep else None,
-            "train_labels": self.train_y_.detach().cpu().clone() if keep else None,
+            "train_features": cpu_copy(self.train_X_) if keep else None,
+            "train_labels": cpu_copy(self.train_y_) if keep else None,
             # the final classifiers already trained (e.g. for the test candidates): kept so that a reloaded
             # model, on any device, scores those candidates exactly as before instead of retraining them
-            "final_classifiers": {key: {"weight": clf.layer.weight.detach().cpu().clone(),
-                                        "bias": clf.layer.bias.detach().cpu().clone(),
+            "final_classifiers": {key: {**cpu_copy(dict(clf.layer.state_dict())),
                                         "input_scale": clf.input_scale}
                                   for key, clf in self._cache.items()},
         }
