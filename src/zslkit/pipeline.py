@@ -60,6 +60,45 @@ def best_row(history: list[dict], criterion: str, candidate: int | None = None) 
     return best
 
 
+def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, config, *, setting: str = "inductive",
+                         criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
+                         resumer: "_Resumer | None" = None) -> dict:
+    """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
+    classes vs validation classes, test data never touched), score each evaluation point, and return the
+    best row by ``criterion`` (its ``overrides`` and ``epoch`` say what was chosen). Rows are appended to
+    ``history``; ``make(cfg)`` builds a model (default: seed 0 on the automatic device)."""
+    make = make or (lambda cfg: method_cls(cfg))
+    history = [] if history is None else history
+    resumer = resumer or _Resumer(None)
+    transductive = setting == "transductive"
+    view = validation_view(dataset)
+    for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
+        if resumer.done("validation", i):
+            continue
+        cfg = apply_overrides(config, overrides)
+
+        def monitor(epoch, m, _i=i, _o=overrides):
+            ts = TestScores(m, view)
+            met = ts.metrics(ts.best_gamma())
+            history.append({"candidate": _i, "overrides": _o, "epoch": int(epoch), **met})
+            return met
+
+        log.info("validation candidate %d: %s", i, overrides or "(preset)")
+        fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs("validation", i, history))
+    best = best_row(history, criterion)
+    if best is None:
+        raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
+    return best
+
+
+def chosen_overrides(method_cls: type[ZSLMethod], row: dict) -> dict:
+    """The config overrides a selected history row stands for: its candidate's overrides plus its epoch."""
+    chosen = dict(row["overrides"])
+    if method_cls.epochs_field and row["epoch"] > 0:
+        chosen[method_cls.epochs_field] = row["epoch"]
+    return chosen
+
+
 PHASE_ORDER = {"validation": 0, "final": 1, "oracle": 0, "fixed": 0}
 
 
@@ -115,12 +154,6 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     history: list[dict] = resumer.history()
     make = lambda cfg: method_cls(cfg, seed=seed, device=device, progress=progress)  # noqa: E731
 
-    def chosen_of(row: dict) -> dict:
-        chosen = dict(row["overrides"])
-        if method_cls.epochs_field and row["epoch"] > 0:
-            chosen[method_cls.epochs_field] = row["epoch"]
-        return chosen
-
     if selection == "fixed":
         model = make(config)
         fit_on(model, dataset, transductive, **resumer.fit_kwargs("fixed", 0, history))
@@ -128,24 +161,9 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         metrics = scores.metrics(curve=True)
         chosen, final_cfg, val_metrics = {}, config, None
     elif selection == "validation":
-        view = validation_view(dataset)
-        for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
-            if resumer.done("validation", i):
-                continue
-            cfg = apply_overrides(config, overrides)
-
-            def monitor(epoch, m, _i=i, _o=overrides):
-                ts = TestScores(m, view)
-                met = ts.metrics(ts.best_gamma())
-                history.append({"candidate": _i, "overrides": _o, "epoch": int(epoch), **met})
-                return met
-
-            log.info("validation candidate %d: %s", i, overrides or "(preset)")
-            fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs("validation", i, history))
-        best = best_row(history, criterion)
-        if best is None:
-            raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
-        chosen = chosen_of(best)
+        best = select_on_validation(method_cls, dataset, config, setting=setting, criterion=criterion, make=make,
+                                    history=history, resumer=resumer)
+        chosen = chosen_overrides(method_cls, best)
         final_cfg = apply_overrides(config, chosen)
         log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion], chosen)
         model = make(final_cfg)
@@ -178,7 +196,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         best = kept["row"]
         if best is None or kept["state"] is None:
             raise ConfigError(f"method {method_cls.name!r} never reported an evaluation point")
-        chosen = chosen_of(best)
+        chosen = chosen_overrides(method_cls, best)
         final_cfg = apply_overrides(config, chosen)
         model = make(final_cfg) if model is None else model
         model.config = final_cfg

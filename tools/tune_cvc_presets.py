@@ -1,0 +1,152 @@
+"""Choose the CVC-ZSL presets of the synthetic datasets on their validation classes, and write them.
+
+Two steps, so that several searches can run side by side (one process per dataset, one thread each)::
+
+    python tools/tune_cvc_presets.py search synthetic-awa1 [--setting inductive|transductive|both]
+    python tools/tune_cvc_presets.py write            # merge tools/tuning/*.json into presets/cvc_zsl.yaml
+
+The search is the protocol's own validation selection (``pipeline.select_on_validation``: train classes
+vs validation classes of ``make_synthetic(name, seed)``, test data never touched), over the CPU budget of
+``scaled_defaults``:
+
+* inductive: 30 epochs x 100 episodes, lr in ``--lr-grid``, and the epoch (1..30) with the best
+  validation H (calibrated-stacking gamma chosen on the same validation classes);
+* transductive: ``inductive_epochs`` (20) warm-up epochs at the inductive search's chosen lr, then
+  trans_lr in ``--lr-grid`` and the self-training epoch (1..20) with the best validation H (the
+  validation classes' features are the unlabeled data).
+
+Each search writes ``tools/tuning/cvc-zsl_<dataset>_<setting>.json``: the base config, the grid, the
+chosen overrides, the chosen point's validation numbers, every evaluated point, seed, torch version and
+wall time. ``write`` turns those files into the synthetic entries of ``cvc_zsl.yaml`` (other entries are
+kept as they are) with a ``source`` that states how they were chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from zslkit.data.catalog import open_dataset
+from zslkit.methods.cvc import CVCZSL, scaled_defaults
+from zslkit.pipeline import chosen_overrides, select_on_validation
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "tools" / "tuning"
+PRESET_FILE = ROOT / "src" / "zslkit" / "presets" / "cvc_zsl.yaml"
+METHOD = "cvc-zsl"
+# the fields a synthetic preset records (the rest stay at the CVCConfig defaults)
+INDUCTIVE_FIELDS = ("epochs", "episodes", "lr", "step_size", "lr_gamma", "grad_clip", "hidden_dim",
+                    "episode_overflow", "finetune_episodes", "ways", "shots", "weight_decay")
+TRANSDUCTIVE_FIELDS = INDUCTIVE_FIELDS + (
+    "trans_ways", "trans_shots", "trans_weight_decay", "inductive_epochs", "trans_lr", "trans_step_size", "refresh",
+    "ratio_threshold", "topk_per_class", "gce_q", "trans_grad_clip", "gzsl_seen_classifiers")
+VAL_KEYS = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "cs_gamma", "gzsl_cs_h")
+
+
+def result_path(dataset: str, setting: str) -> Path:
+    return RESULTS / f"{METHOD}_{dataset}_{setting}.json"
+
+
+def search(dataset_name: str, setting: str, lr_grid: list[float], seed: int, device: str) -> dict:
+    """Run one validation search and write its JSON record; returns the record."""
+    dataset = open_dataset(dataset_name, seed=seed)
+    base = scaled_defaults(dataset, setting)
+    if setting == "transductive":
+        inductive = json.loads(result_path(dataset_name, "inductive").read_text())
+        base = dataclasses.replace(base, lr=float(inductive["chosen_config"]["lr"]))
+    config = dataclasses.replace(base, lr_grid=tuple(lr_grid))
+    started = time.perf_counter()
+    history: list[dict] = []
+    best = select_on_validation(CVCZSL, dataset, config, setting=setting, criterion="gzsl_h", history=history,
+                                make=lambda cfg: CVCZSL(cfg, seed=seed, device=device))
+    chosen = chosen_overrides(CVCZSL, best)
+    final = dataclasses.replace(dataclasses.replace(config, lr_grid=()), **chosen)
+    fields = TRANSDUCTIVE_FIELDS if setting == "transductive" else INDUCTIVE_FIELDS
+    record = {
+        "method": METHOD, "dataset": dataset_name, "setting": setting, "seed": seed,
+        "synthetic": bool(dataset.synthetic), "criterion": "gzsl_h (validation classes)",
+        "lr_grid": list(lr_grid), "base_config": {k: getattr(base, k) for k in fields},
+        "chosen": chosen, "chosen_config": {k: getattr(final, k) for k in fields},
+        "validation": {k: float(best[k]) for k in VAL_KEYS},
+        "history": [{k: v for k, v in row.items() if k in ("candidate", "overrides", "epoch") or k in VAL_KEYS}
+                    for row in history],
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = result_path(dataset_name, setting)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(out)
+    print(f"{dataset_name} {setting}: chose {chosen} (val H {best['gzsl_h']:.3f}, T1 {best['zsl_t1']:.3f}) "
+          f"in {record['wall_time_s']:.0f} s -> {out.relative_to(ROOT)}", flush=True)
+    return record
+
+
+def source_text(rec: dict) -> str:
+    grid = ", ".join(f"{v:g}" for v in rec["lr_grid"])
+    val = rec["validation"]
+    if rec["setting"] == "inductive":
+        how = (f"30 x 100 episodes of {rec['base_config']['ways']} ways x {rec['base_config']['shots']} shots "
+               f"(scaled_defaults), lr in {{{grid}}} and the epoch (1..30) with the best validation H")
+    else:
+        how = (f"{rec['base_config']['inductive_epochs']} inductive epochs at the inductive search's lr "
+               f"({rec['base_config']['lr']:g}), then trans_lr in {{{grid}}} and the self-training epoch (1..20) "
+               f"with the best validation H")
+    return (f"chosen by tools/tune_cvc_presets.py on the validation classes of make_synthetic('{rec['dataset']}', "
+            f"seed {rec['seed']}) (validation_view: train vs val classes, never test): {how} (val T1 "
+            f"{val['zsl_t1']:.3f}, H {val['gzsl_h']:.3f}; record: tools/tuning/{result_path(rec['dataset'], rec['setting']).name})")
+
+
+def write_presets() -> int:
+    """Replace the synthetic entries of cvc_zsl.yaml that have a search record; keep the rest."""
+    text = PRESET_FILE.read_text(encoding="utf-8")
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    entries = yaml.safe_load(text)
+    n = 0
+    for path in sorted(RESULTS.glob(f"{METHOD}_*.json")):
+        rec = json.loads(path.read_text())
+        key = f"{rec['dataset']}/{rec['setting']}"
+        entries[key] = {"dataset": rec["dataset"], "setting": rec["setting"], "source": source_text(rec),
+                        "params": dict(rec["chosen_config"])}
+        n += 1
+    body = yaml.safe_dump(entries, sort_keys=False, width=120, allow_unicode=True)
+    tmp = PRESET_FILE.with_suffix(".tmp")
+    tmp.write_text(header + body, encoding="utf-8")
+    tmp.replace(PRESET_FILE)
+    print(f"wrote {n} tuned entries into {PRESET_FILE.relative_to(ROOT)}")
+    return n
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("search", help="validation search for one or more synthetic datasets")
+    s.add_argument("datasets", nargs="+")
+    s.add_argument("--setting", choices=("inductive", "transductive", "both"), default="both")
+    s.add_argument("--lr-grid", type=float, nargs="+", default=[1e-4, 3e-4])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--threads", type=int, default=1)
+    sub.add_parser("write", help="merge the search records into presets/cvc_zsl.yaml")
+    args = ap.parse_args(argv)
+    if args.cmd == "write":
+        return 0 if write_presets() else 1
+    torch.set_num_threads(args.threads)
+    settings = ("inductive", "transductive") if args.setting == "both" else (args.setting,)
+    for name in args.datasets:
+        for setting in settings:
+            search(name, setting, args.lr_grid, args.seed, args.device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
