@@ -7,5 +7,7 @@ mkdir -p "$OUT"
 export PYTHONPATH=$PWD/src:$PWD/tests
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_cvc.py tests/test_cyclewgan.py 2>&1 | tail -15
-timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --out "$OUT/cvc_cuda.json" 2>&1 | tail -8
+timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --out "$OUT/cvc_cuda.json" 2>&1 | tail -8
+timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --graph-episodes 32 \
+    --out "$OUT/cvc_cuda_graph32.json" 2>&1 | tail -8
 timeout 200 python3 benchmarks/bench_cyclewgan.py --device cuda --out "$OUT/cyclewgan_cuda.json" 2>&1 | tail -8

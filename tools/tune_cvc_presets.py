@@ -1,13 +1,15 @@
-"""Choose the CVC-ZSL presets of the synthetic datasets on their validation classes, and write them.
+"""Choose CVC-ZSL presets on a dataset's validation classes, and write them into presets/cvc_zsl.yaml.
 
 Two steps, so that several searches can run side by side (one process per dataset, one thread each)::
 
     python tools/tune_cvc_presets.py search synthetic-awa1 [--setting inductive|transductive|both]
+    python tools/tune_cvc_presets.py search data/xlsa17/AWA1 [--semantic att]   # real features, if you have them
     python tools/tune_cvc_presets.py write            # merge tools/tuning/*.json into presets/cvc_zsl.yaml
 
-The search is the protocol's own validation selection (``pipeline.select_on_validation``: train classes
-vs validation classes of ``make_synthetic(name, seed)``, test data never touched), over the CPU budget of
-``scaled_defaults``:
+A dataset is anything ``zslkit train --dataset`` accepts (a synthetic preset name or a data folder); its
+preset and record are keyed by the loaded dataset's name (``AWA1``, ``synthetic-awa1``, ...). The search
+is the protocol's own validation selection (``pipeline.select_on_validation``: train classes vs
+validation classes, test data never touched), over the CPU budget of ``scaled_defaults``:
 
 * inductive: 30 epochs x 100 episodes, lr in ``--lr-grid``, and the epoch (1..30) with the best
   validation H (calibrated-stacking gamma chosen on the same validation classes);
@@ -55,12 +57,17 @@ def result_path(dataset: str, setting: str) -> Path:
     return RESULTS / f"{METHOD}_{dataset}_{setting}.json"
 
 
-def search(dataset_name: str, setting: str, lr_grid: list[float], seed: int, device: str) -> dict:
-    """Run one validation search and write its JSON record; returns the record."""
-    dataset = open_dataset(dataset_name, seed=seed)
+def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str, semantic: str | None = None) -> dict:
+    """Run one validation search on ``spec`` and write its JSON record; returns the record."""
+    dataset = open_dataset(spec, semantic=semantic, seed=seed)
+    dataset_name = dataset.name
     base = scaled_defaults(dataset, setting)
     if setting == "transductive":
-        inductive = json.loads(result_path(dataset_name, "inductive").read_text())
+        record = result_path(dataset_name, "inductive")
+        if not record.is_file():
+            raise SystemExit(f"{record}: no inductive search record for {dataset_name}; the transductive search "
+                             f"starts from the inductive one's lr (run --setting inductive first)")
+        inductive = json.loads(record.read_text())
         base = dataclasses.replace(base, lr=float(inductive["chosen_config"]["lr"]))
     config = dataclasses.replace(base, lr_grid=tuple(lr_grid))
     started = time.perf_counter()
@@ -71,8 +78,8 @@ def search(dataset_name: str, setting: str, lr_grid: list[float], seed: int, dev
     final = dataclasses.replace(dataclasses.replace(config, lr_grid=()), **chosen)
     fields = TRANSDUCTIVE_FIELDS if setting == "transductive" else INDUCTIVE_FIELDS
     record = {
-        "method": METHOD, "dataset": dataset_name, "setting": setting, "seed": seed,
-        "synthetic": bool(dataset.synthetic), "criterion": "gzsl_h (validation classes)",
+        "method": METHOD, "dataset": dataset_name, "setting": setting, "seed": seed, "spec": spec,
+        "synthetic": bool(dataset.synthetic), "semantic_source": dataset.semantic_source, "criterion": "gzsl_h (validation classes)",
         "lr_grid": list(lr_grid), "base_config": {k: getattr(base, k) for k in fields},
         "chosen": chosen, "chosen_config": {k: getattr(final, k) for k in fields},
         "validation": {k: float(best[k]) for k in VAL_KEYS},
@@ -87,7 +94,7 @@ def search(dataset_name: str, setting: str, lr_grid: list[float], seed: int, dev
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(out)
     print(f"{dataset_name} {setting}: chose {chosen} (val H {best['gzsl_h']:.3f}, T1 {best['zsl_t1']:.3f}) "
-          f"in {record['wall_time_s']:.0f} s -> {out.relative_to(ROOT)}", flush=True)
+          f"in {record['wall_time_s']:.0f} s -> {out}", flush=True)
     return record
 
 
@@ -101,13 +108,15 @@ def source_text(rec: dict) -> str:
         how = (f"{rec['base_config']['inductive_epochs']} inductive epochs at the inductive search's lr "
                f"({rec['base_config']['lr']:g}), then trans_lr in {{{grid}}} and the self-training epoch (1..20) "
                f"with the best validation H")
-    return (f"chosen by tools/tune_cvc_presets.py on the validation classes of make_synthetic('{rec['dataset']}', "
-            f"seed {rec['seed']}) (validation_view: train vs val classes, never test): {how} (val T1 "
+    data = (f"make_synthetic('{rec['dataset']}', seed {rec['seed']})" if rec["synthetic"]
+            else f"{rec['dataset']} ({rec.get('semantic_source')}, real features, training seed {rec['seed']})")
+    return (f"chosen by tools/tune_cvc_presets.py on the validation classes of {data} (validation_view: train "
+            f"vs val classes, never test): {how} (val T1 "
             f"{val['zsl_t1']:.3f}, H {val['gzsl_h']:.3f}; record: tools/tuning/{result_path(rec['dataset'], rec['setting']).name})")
 
 
 def write_presets() -> int:
-    """Replace the synthetic entries of cvc_zsl.yaml that have a search record; keep the rest."""
+    """Replace the entries of cvc_zsl.yaml that have a search record (no variant); keep the rest."""
     text = PRESET_FILE.read_text(encoding="utf-8")
     header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
     entries = yaml.safe_load(text)
@@ -122,15 +131,16 @@ def write_presets() -> int:
     tmp = PRESET_FILE.with_suffix(".tmp")
     tmp.write_text(header + body, encoding="utf-8")
     tmp.replace(PRESET_FILE)
-    print(f"wrote {n} tuned entries into {PRESET_FILE.relative_to(ROOT)}")
+    print(f"wrote {n} tuned entries into {PRESET_FILE}")
     return n
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("search", help="validation search for one or more synthetic datasets")
-    s.add_argument("datasets", nargs="+")
+    s = sub.add_parser("search", help="validation search for one or more datasets")
+    s.add_argument("datasets", nargs="+", help="synthetic preset names or data folders")
+    s.add_argument("--semantic", default=None, help="semantic source of a real dataset (att, sent, ...)")
     s.add_argument("--setting", choices=("inductive", "transductive", "both"), default="both")
     s.add_argument("--lr-grid", type=float, nargs="+", default=[1e-4, 3e-4])
     s.add_argument("--seed", type=int, default=0)
@@ -144,7 +154,7 @@ def main(argv=None) -> int:
     settings = ("inductive", "transductive") if args.setting == "both" else (args.setting,)
     for name in args.datasets:
         for setting in settings:
-            search(name, setting, args.lr_grid, args.seed, args.device)
+            search(name, setting, args.lr_grid, args.seed, args.device, args.semantic)
     return 0
 
 
