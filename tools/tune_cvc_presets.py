@@ -100,14 +100,15 @@ def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str
 
 def source_text(rec: dict) -> str:
     grid = ", ".join(f"{v:g}" for v in rec["lr_grid"])
-    val = rec["validation"]
+    val, base = rec["validation"], rec["base_config"]
     if rec["setting"] == "inductive":
-        how = (f"30 x 100 episodes of {rec['base_config']['ways']} ways x {rec['base_config']['shots']} shots "
-               f"(scaled_defaults), lr in {{{grid}}} and the epoch (1..30) with the best validation H")
+        how = (f"{base['epochs']} x {base['episodes']} episodes of {base['ways']} ways x {base['shots']} shots "
+               f"(scaled_defaults), lr in {{{grid}}} and the epoch (1..{base['epochs']}) with the best validation H")
     else:
-        how = (f"{rec['base_config']['inductive_epochs']} inductive epochs at the inductive search's lr "
-               f"({rec['base_config']['lr']:g}), then trans_lr in {{{grid}}} and the self-training epoch (1..20) "
-               f"with the best validation H")
+        how = (f"{base['inductive_epochs']} inductive epochs at the inductive search's lr ({base['lr']:g}), then "
+               f"{base['epochs']} x {base['episodes']} self-training episodes of {base['trans_ways']} ways x "
+               f"{base['trans_shots']} shots, trans_lr in {{{grid}}} and the self-training epoch "
+               f"(1..{base['epochs']}) with the best validation H")
     data = (f"make_synthetic('{rec['dataset']}', seed {rec['seed']})" if rec["synthetic"]
             else f"{rec['dataset']} ({rec.get('semantic_source')}, real features, training seed {rec['seed']})")
     return (f"chosen by tools/tune_cvc_presets.py on the validation classes of {data} (validation_view: train "
