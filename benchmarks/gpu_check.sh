@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks in one go (run from the repository root on a machine with CUDA and torch installed):
-# the CUDA tests plus the method tests, then both benchmarks on the GPU. Results go to ${OUT:-benchmarks/results}.
+# the CUDA tests plus the method tests, then both benchmarks and the CVC-ZSL kernel profile on the GPU. Results go to ${OUT:-benchmarks/results}.
 set -u
 OUT=${OUT:-benchmarks/results}
 mkdir -p "$OUT"
@@ -10,4 +10,5 @@ timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/te
 timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --out "$OUT/cvc_cuda.json" 2>&1 | tail -8
 timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --graph-episodes 32 \
     --out "$OUT/cvc_cuda_graph32.json" 2>&1 | tail -8
+timeout 120 python3 benchmarks/profile_cvc.py --device cuda --out "$OUT/profile_cvc_cuda.json" 2>&1 | tail -22
 timeout 200 python3 benchmarks/bench_cyclewgan.py --device cuda --out "$OUT/cyclewgan_cuda.json" 2>&1 | tail -8
