@@ -15,7 +15,8 @@ validation classes, test data never touched), over the CPU budget of ``scaled_de
   validation H (calibrated-stacking gamma chosen on the same validation classes);
 * transductive: ``inductive_epochs`` (20) warm-up epochs at the inductive search's chosen lr, then
   trans_lr in ``--lr-grid`` and the self-training epoch (1..20) with the best validation H (the
-  validation classes' features are the unlabeled data).
+  validation classes' features are the unlabeled data);
+* ``--shapes 16x1 32x4`` adds the searched stage's episode shape (ways x shots) to the grid.
 
 Each search writes ``tools/tuning/cvc-zsl_<dataset>_<setting>.json``: the base config, the grid, the
 chosen overrides, the chosen point's validation numbers, every evaluated point, seed, torch version and
@@ -38,7 +39,7 @@ import yaml
 
 from zslkit.data.catalog import open_dataset
 from zslkit.methods.cvc import CVCZSL, scaled_defaults
-from zslkit.pipeline import chosen_overrides, select_on_validation
+from zslkit.pipeline import best_row, chosen_overrides, select_on_validation
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "tools" / "tuning"
@@ -57,8 +58,20 @@ def result_path(dataset: str, setting: str) -> Path:
     return RESULTS / f"{METHOD}_{dataset}_{setting}.json"
 
 
-def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str, semantic: str | None = None) -> dict:
-    """Run one validation search on ``spec`` and write its JSON record; returns the record."""
+def shape_fields(shape: str, setting: str) -> dict:
+    """"32x4" -> the episode-shape fields of the searched stage (trans_* for the transductive stage)."""
+    try:
+        ways, shots = (int(v) for v in shape.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--shapes: {shape!r} is not WAYSxSHOTS (e.g. 32x4)") from None
+    prefix = "trans_" if setting == "transductive" else ""
+    return {f"{prefix}ways": ways, f"{prefix}shots": shots}
+
+
+def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str, semantic: str | None = None,
+           shapes: list[str] | None = None) -> dict:
+    """Run one validation search on ``spec`` (lr grid x episode ``shapes``, each with every epoch) and write
+    its JSON record; returns the record."""
     dataset = open_dataset(spec, semantic=semantic, seed=seed)
     dataset_name = dataset.name
     base = scaled_defaults(dataset, setting)
@@ -72,15 +85,22 @@ def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str
     config = dataclasses.replace(base, lr_grid=tuple(lr_grid))
     started = time.perf_counter()
     history: list[dict] = []
-    best = select_on_validation(CVCZSL, dataset, config, setting=setting, criterion="gzsl_h", history=history,
-                                make=lambda cfg: CVCZSL(cfg, seed=seed, device=device))
+    for shape in shapes or [None]:  # one validation search per episode shape, candidates numbered on
+        extra = shape_fields(shape, setting) if shape else {}
+        rows: list[dict] = []
+        select_on_validation(CVCZSL, dataset, dataclasses.replace(config, **extra), setting=setting,
+                             criterion="gzsl_h", history=rows, make=lambda cfg: CVCZSL(cfg, seed=seed, device=device))
+        offset = len({row["candidate"] for row in history})
+        history += [{**row, "candidate": row["candidate"] + offset, "overrides": {**extra, **row["overrides"]}}
+                    for row in rows]
+    best = best_row(history, "gzsl_h")
     chosen = chosen_overrides(CVCZSL, best)
     final = dataclasses.replace(dataclasses.replace(config, lr_grid=()), **chosen)
     fields = TRANSDUCTIVE_FIELDS if setting == "transductive" else INDUCTIVE_FIELDS
     record = {
         "method": METHOD, "dataset": dataset_name, "setting": setting, "seed": seed, "spec": spec,
         "synthetic": bool(dataset.synthetic), "semantic_source": dataset.semantic_source, "criterion": "gzsl_h (validation classes)",
-        "lr_grid": list(lr_grid), "base_config": {k: getattr(base, k) for k in fields},
+        "lr_grid": list(lr_grid), "shapes": list(shapes or []), "base_config": {k: getattr(base, k) for k in fields},
         "chosen": chosen, "chosen_config": {k: getattr(final, k) for k in fields},
         "validation": {k: float(best[k]) for k in VAL_KEYS},
         "history": [{k: v for k, v in row.items() if k in ("candidate", "overrides", "epoch") or k in VAL_KEYS}
@@ -101,6 +121,8 @@ def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str
 def source_text(rec: dict) -> str:
     grid = ", ".join(f"{v:g}" for v in rec["lr_grid"])
     val, base = rec["validation"], rec["base_config"]
+    if rec.get("shapes"):
+        grid += "} x episode shape in {" + ", ".join(rec["shapes"])
     if rec["setting"] == "inductive":
         how = (f"{base['epochs']} x {base['episodes']} episodes of {base['ways']} ways x {base['shots']} shots "
                f"(scaled_defaults), lr in {{{grid}}} and the epoch (1..{base['epochs']}) with the best validation H")
@@ -144,6 +166,8 @@ def main(argv=None) -> int:
     s.add_argument("--semantic", default=None, help="semantic source of a real dataset (att, sent, ...)")
     s.add_argument("--setting", choices=("inductive", "transductive", "both"), default="both")
     s.add_argument("--lr-grid", type=float, nargs="+", default=[1e-4, 3e-4])
+    s.add_argument("--shapes", nargs="+", default=None, metavar="WAYSxSHOTS",
+                   help="episode shapes to try too (the searched stage's: trans_ways/trans_shots when transductive)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=1)
@@ -155,7 +179,7 @@ def main(argv=None) -> int:
     settings = ("inductive", "transductive") if args.setting == "both" else (args.setting,)
     for name in args.datasets:
         for setting in settings:
-            search(name, setting, args.lr_grid, args.seed, args.device, args.semantic)
+            search(name, setting, args.lr_grid, args.seed, args.device, args.semantic, args.shapes)
     return 0
 
 
