@@ -200,7 +200,7 @@ def test_presets_cite_sources_and_load():
     assert presets and all(p.source.strip() for p in presets)
     names = {(p.name.lower(), p.setting, p.variant) for p in presets}
     for ds in ("awa1", "awa2", "cub", "sun", "apy", "flo", "synthetic-awa1", "synthetic-awa2", "synthetic-cub",
-               "synthetic-sun", "synthetic-apy", "synthetic-flo", "synthetic-tiny"):
+               "synthetic-sun", "synthetic-apy", "synthetic-flo", "synthetic-cub-sent", "synthetic-tiny"):
         for setting in ("inductive", "transductive"):
             assert (ds, setting, None) in names, (ds, setting)
     for p in presets:  # every entry builds a valid config
