@@ -8,8 +8,12 @@ appended with ``torch.cat``, copied to the device every episode, and an unfused 
 trainer keeps the data on the device, draws episodes with tensor index arithmetic, uses foreach (CPU) or
 fused capturable (CUDA, replayed as a CUDA graph) Adam.
 
-    python benchmarks/bench_cvc.py --device cpu [--episodes 300] [--threads N]
-    python benchmarks/bench_cvc.py --device cuda
+    python benchmarks/bench_cvc.py --device cpu [--episodes 300] [--threads N] [--rounds 3]
+    python benchmarks/bench_cvc.py --device cuda [--graph-episodes 8] [--tf32]
+
+zslkit's rate is reported two ways: steady state (the time difference between fits of N and N/10
+episodes, so set-up is left out as it is for the plain trainer) and whole fit (set-up included); both are
+medians over ``--rounds``. ``--tf32`` trains zslkit with TF32 matmuls (the plain trainer stays float32).
 
 Prints a Markdown table and writes benchmarks/results/cvc_<device>.json. Timings only; no accuracy claims.
 """
@@ -122,9 +126,9 @@ class PlainTrainer:
 # ------------------------------------------------------------------------------------------------
 
 
-def _fit_seconds(X, y, E, device, episodes, graph_episodes):
+def _fit_seconds(X, y, E, device, episodes, graph_episodes, tf32=False):
     cfg = CVCConfig(ways=WAYS, shots=SHOTS, hidden_dim=HIDDEN, lr=1e-5, weight_decay=1e-4, step_size=500,
-                    epochs=1, episodes=episodes, graph_episodes=graph_episodes)
+                    epochs=1, episodes=episodes, graph_episodes=graph_episodes, tf32=tf32)
     m = CVCZSL(cfg, seed=0, device=str(device))
     sync(device)
     t = time.perf_counter()
@@ -133,19 +137,19 @@ def _fit_seconds(X, y, E, device, episodes, graph_episodes):
     return time.perf_counter() - t, m
 
 
-def time_ours(X, y, E, device, episodes, warmup, graph_episodes=8, rounds=1):
+def time_ours(X, y, E, device, episodes, warmup, graph_episodes=8, rounds=1, tf32=False):
     """(whole-fit episodes/s, steady-state episodes/s, model), medians over ``rounds``.
 
     Whole fit: one ``fit`` of ``episodes`` episodes, set-up included (data to the device, generator
     initialisation, sampler tables, CUDA graph warm-up and capture). Steady state: the difference between
     that fit and a fit of ``episodes // 10`` episodes, which removes the set-up cost the same way the
     plain trainer's timing leaves out its construction and warm-up."""
-    _fit_seconds(X, y, E, device, warmup, graph_episodes)  # first use: allocations, kernels, cuBLAS handles
+    _fit_seconds(X, y, E, device, warmup, graph_episodes, tf32)  # first use: allocations, kernels, cuBLAS handles
     short = max(episodes // 10, warmup)
     whole, steady = [], []
     for _ in range(rounds):
-        t_long, model = _fit_seconds(X, y, E, device, episodes, graph_episodes)
-        t_short, _ = _fit_seconds(X, y, E, device, short, graph_episodes)
+        t_long, model = _fit_seconds(X, y, E, device, episodes, graph_episodes, tf32)
+        t_short, _ = _fit_seconds(X, y, E, device, short, graph_episodes, tf32)
         whole.append(episodes / t_long)
         steady.append((episodes - short) / max(t_long - t_short, 1e-9))
     return float(np.median(whole)), float(np.median(steady)), model
@@ -173,6 +177,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/cvc_<device>.json)")
     ap.add_argument("--graph-episodes", type=int, default=8, help="training steps per captured CUDA graph")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds per trainer (medians are reported)")
+    ap.add_argument("--tf32", action="store_true", help="zslkit trains with TF32 matmuls (CUDA; the plain trainer "
+                    "stays in float32)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     if args.threads:
@@ -181,7 +187,8 @@ def main(argv=None):
     warmup = 20
     X, y, E, EU, Xt = make_data()
 
-    ours_whole, ours_eps, model = time_ours(X, y, E, device, episodes, warmup, args.graph_episodes, args.rounds)
+    ours_whole, ours_eps, model = time_ours(X, y, E, device, episodes, warmup, args.graph_episodes, args.rounds,
+                                            args.tf32)
     plain_eps, plain = time_plain(X, y, E, device, max(episodes // 4, 50), warmup, args.rounds)
 
     # evaluation: score the AWA1-sized unseen test set against the unseen classes
@@ -208,6 +215,7 @@ def main(argv=None):
         "episodes_timed": {"zslkit": episodes, "plain": max(episodes // 4, 50)},
         "graph_episodes": args.graph_episodes,
         "rounds": args.rounds,
+        "tf32": bool(args.tf32 and device.type == "cuda"),
         "note": ("medians over rounds. zslkit steady state = (fit(N) - fit(N/10)) time difference, set-up removed "
                  "as the plain trainer's timing leaves out its construction and warm-up; whole fit = fit(N) with "
                  "data to device, sampler tables and CUDA graph capture included"),

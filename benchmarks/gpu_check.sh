@@ -10,5 +10,7 @@ timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/te
 timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --out "$OUT/cvc_cuda.json" 2>&1 | tail -8
 timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --graph-episodes 32 \
     --out "$OUT/cvc_cuda_graph32.json" 2>&1 | tail -8
+timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rounds 3 --tf32 \
+    --out "$OUT/cvc_cuda_tf32.json" 2>&1 | tail -8
 timeout 120 python3 benchmarks/profile_cvc.py --device cuda --out "$OUT/profile_cvc_cuda.json" 2>&1 | tail -22
 timeout 200 python3 benchmarks/bench_cyclewgan.py --device cuda --out "$OUT/cyclewgan_cuda.json" 2>&1 | tail -8

@@ -44,6 +44,17 @@ def test_cvc_cuda_graph_matches_eager(tiny):
         assert graph[k] == pytest.approx(eager[k], abs=0.02)
 
 
+def test_cvc_tf32_training_stays_close_and_restores_the_matmul_setting(tiny):
+    before = torch.backends.cuda.matmul.fp32_precision
+    cfg = dict(CVC_FAST, hidden_dim=1600)
+    full = run_protocol(get_method("cvc-zsl"), tiny, config=cfg, selection="fixed", device="cuda", seed=1).metrics
+    tf32 = run_protocol(get_method("cvc-zsl"), tiny, config=dict(cfg, tf32=True), selection="fixed", device="cuda",
+                        seed=1).metrics
+    assert torch.backends.cuda.matmul.fp32_precision == before
+    for k in ("zsl_t1", "gzsl_h"):
+        assert tf32[k] == pytest.approx(full[k], abs=0.05)
+
+
 def test_transductive_cvc_on_cuda(tiny):
     cfg = dict(CVC_FAST, inductive_epochs=2, trans_ways=8, trans_shots=2, trans_lr=1e-4, refresh=1)
     m = run_protocol(get_method("cvc-zsl"), tiny, config=cfg, setting="transductive", selection="fixed",

@@ -106,6 +106,13 @@ def test_same_seed_same_metrics(easy, inductive_result):
     assert other.metrics["zsl_t1"] != inductive_result.metrics["zsl_t1"]
 
 
+def test_tf32_is_a_no_op_on_the_cpu(easy, inductive_result):
+    tf32 = run_protocol(CVCZSL, easy, config=dict(SMALL, tf32=True), setting="inductive", selection="fixed", seed=0,
+                        device="cpu")
+    keys = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
+    assert [tf32.metrics[k] for k in keys] == [inductive_result.metrics[k] for k in keys]
+
+
 def test_first_k_epochs_equal_a_k_epoch_run(easy):
     """Resumable by construction: validation selection retrains with epochs=best_epoch."""
     states = {}
