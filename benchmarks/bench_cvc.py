@@ -21,17 +21,16 @@ Prints a Markdown table and writes benchmarks/results/cvc_<device>.json. Timings
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import sync, write_result
 
-from zslkit.methods.cvc import CVCConfig, CVCZSL
+from zslkit.methods.cvc import CVCZSL, CVCConfig
 from zslkit.runtime import device_description, resolve_device
 
 WAYS, SHOTS, HIDDEN, FEAT, EMB = 16, 4, 1600, 2048, 85
@@ -48,11 +47,6 @@ def make_data(seed: int = 0):
     E /= np.linalg.norm(E, axis=1, keepdims=True)
     Xt = np.maximum(rng.normal(0, 1, (TEST, FEAT)), 0).astype(np.float32)
     return X, y, E[:SEEN], E[SEEN:], Xt
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -234,10 +228,7 @@ def main(argv=None):
     print(f"| zslkit | {ours_eps:.1f} | {ours_whole:.1f} | {ours_eval:.3f} |")
     print(f"| **ratio** | **{result['speedup']:.2f}x** | {result['speedup_whole_fit']:.2f}x | "
           f"**{result['eval_speedup']:.1f}x** |")
-    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / f"cvc_{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_result(result, args.out, f"cvc_{device.type}.json")
     return 0
 
 

@@ -17,13 +17,12 @@ Writes benchmarks/results/cyclewgan_<device>.json and prints a Markdown table. F
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import sync, write_result
 from torch import nn
 from torch.nn import functional as F
 
@@ -42,11 +41,6 @@ def make_data(seed: int = 0):
     y = rng.integers(0, CLASSES, N_TRAIN)
     X = np.maximum(rng.normal(0.5, 1.0, (N_TRAIN, FEAT)), 0).astype(np.float32)
     return X, y, E
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_ours(X, y, E, device, warmup: int):
@@ -148,16 +142,13 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['implementation']} | {r['iters_per_s']:.2f} | {r['ms_per_iter']:.1f} | "
               f"{r['cub_schedule_hours']:.2f} h | {r['speedup_vs_eager']:.2f}x |")
-    out = Path(args.out or Path(__file__).resolve().parent / "results" / f"cyclewgan_{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": "cyclewgan", "device": device_description(device), "torch": torch.__version__,
               "python": platform.python_version(), "shape": {"n_train": N_TRAIN, "feature_dim": FEAT,
               "embedding_dim": EMB, "hidden": HIDDEN, "batch": BATCH, "classes": CLASSES},
               "cub_schedule_iterations": CUB_ITERS, "timed_iterations": steps, "rounds": args.rounds,
               "all_rounds_iters_per_s": samples, "results": rows,
               "threads": torch.get_num_threads(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_result(result, args.out, f"cyclewgan_{device.type}.json")
     return 0
 
 

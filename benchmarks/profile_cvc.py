@@ -14,13 +14,12 @@ Writes benchmarks/results/profile_cvc_<device>.json. Timings only; no accuracy c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _common import sync, write_result
 from torch.profiler import ProfilerActivity, profile
 
 from zslkit.methods._episodes import EpisodeSampler
@@ -42,11 +41,6 @@ def make_step(device, use_graph: bool, graph_episodes: int):
     sampler = EpisodeSampler(y, SEEN)
     gen = torch.Generator(device=device).manual_seed(0)
     return step, sampler, gen
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def profile_eager(device, episodes: int, top: int) -> dict:
@@ -117,10 +111,7 @@ def main(argv=None) -> int:
     print(f"\n| {eager['unit']} | per episode | us per episode |\n|---|---:|---:|")
     for row in eager["top"]:
         print(f"| `{row['name']}` | {row['per_episode_count']:.1f} | {row['per_episode_us']:.1f} |")
-    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / f"profile_cvc_{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_result(result, args.out, f"profile_cvc_{device.type}.json")
     return 0
 
 
