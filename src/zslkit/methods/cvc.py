@@ -145,12 +145,13 @@ def tf32_matmuls(enabled: bool, device: torch.device):
         yield
         return
     matmul = torch.backends.cuda.matmul
-    before = matmul.fp32_precision
-    matmul.fp32_precision = "tf32"
+    key, value = ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
+    before = getattr(matmul, key)  # (torch < 2.9 has only the legacy allow_tf32 switch)
+    setattr(matmul, key, value)
     try:
         yield
     finally:
-        matmul.fp32_precision = before
+        setattr(matmul, key, before)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
