@@ -40,6 +40,7 @@ import yaml
 from zslkit.data.catalog import open_dataset
 from zslkit.methods.cvc import CVCZSL, scaled_defaults
 from zslkit.pipeline import best_row, chosen_overrides, select_on_validation
+from zslkit.runs import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "tools" / "tuning"
@@ -108,11 +109,7 @@ def search(spec: str, setting: str, lr_grid: list[float], seed: int, device: str
         "wall_time_s": round(time.perf_counter() - started, 1),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = result_path(dataset_name, setting)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(out)
+    out = atomic_write_bytes((json.dumps(record, indent=1) + "\n").encode("utf-8"), result_path(dataset_name, setting))
     print(f"{dataset_name} {setting}: chose {chosen} (val H {best['gzsl_h']:.3f}, T1 {best['zsl_t1']:.3f}) "
           f"in {record['wall_time_s']:.0f} s -> {out}", flush=True)
     return record
@@ -151,9 +148,7 @@ def write_presets() -> int:
                         "params": dict(rec["chosen_config"])}
         n += 1
     body = yaml.safe_dump(entries, sort_keys=False, width=120, allow_unicode=True)
-    tmp = PRESET_FILE.with_suffix(".tmp")
-    tmp.write_text(header + body, encoding="utf-8")
-    tmp.replace(PRESET_FILE)
+    atomic_write_bytes((header + body).encode("utf-8"), PRESET_FILE)
     print(f"wrote {n} tuned entries into {PRESET_FILE}")
     return n
 
