@@ -63,11 +63,13 @@ def load_spec(run_dir: str | Path) -> RunSpec:
 
 
 def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True,
-            dataset: ZSLDataset | None = None, plots: bool = True, resume: bool = False) -> dict:
+            dataset: ZSLDataset | None = None, plots: bool = True, resume: bool = False,
+            on_validation=None) -> dict:
     """Run the protocol for ``spec`` and write ``out``; returns the metrics (also in metrics.json).
 
     Training checkpoints go to ``out/checkpoints/progress.pt`` every ``spec.checkpoint_every`` epochs;
-    ``resume=True`` continues from there (Ctrl-C saves one and says how to resume).
+    ``resume=True`` continues from there (Ctrl-C saves one and says how to resume). ``on_validation(row)``
+    sees every validation evaluation point (``zslkit sweep`` reports them to its scheduler).
     """
     method_cls = get_method(spec.method)
     device = resolve_device(spec.device)
@@ -102,7 +104,7 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
             with store.handle_sigint():
                 result = run_protocol(method_cls, dataset, config=config, setting=spec.setting,
                                       selection=spec.selection, criterion=spec.criterion, seed=spec.seed,
-                                      device=device, progress=progress, store=store)
+                                      device=device, progress=progress, store=store, on_validation=on_validation)
         except TrainingDivergedError as exc:
             kept = (f"the last good checkpoint is kept in {store.path}" if store.path.is_file()
                     else "it diverged before the first checkpoint")

@@ -62,11 +62,12 @@ def best_row(history: list[dict], criterion: str, candidate: int | None = None) 
 
 def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, config, *, setting: str = "inductive",
                          criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
-                         resumer: "_Resumer | None" = None) -> dict:
+                         resumer: "_Resumer | None" = None, on_validation=None) -> dict:
     """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
     classes vs validation classes, test data never touched), score each evaluation point, and return the
     best row by ``criterion`` (its ``overrides`` and ``epoch`` say what was chosen). Rows are appended to
-    ``history``; ``make(cfg)`` builds a model (default: seed 0 on the automatic device)."""
+    ``history``; ``make(cfg)`` builds a model (default: seed 0 on the automatic device);
+    ``on_validation(row)``, if given, sees every new row (live progress, early stopping in sweeps)."""
     make = make or (lambda cfg: method_cls(cfg))
     history = [] if history is None else history
     resumer = resumer or _Resumer(None)
@@ -81,6 +82,8 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
             ts = TestScores(m, view)
             met = ts.metrics(ts.best_gamma())
             history.append({"candidate": _i, "overrides": _o, "epoch": int(epoch), **met})
+            if on_validation is not None:
+                on_validation(history[-1])
             return met
 
         log.info("validation candidate %d: %s", i, overrides or "(preset)")
@@ -135,9 +138,10 @@ class _Resumer:
 
 def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=None, setting: str = "inductive",
                  selection: str = "validation", criterion: str = "gzsl_h", seed: int = 0, device="auto",
-                 progress: bool = False, store: ProgressStore | None = None) -> ProtocolResult:
+                 progress: bool = False, store: ProgressStore | None = None, on_validation=None) -> ProtocolResult:
     """Run the protocol; see the module docstring. With ``store``, fits checkpoint periodically and a
-    run interrupted earlier continues from the stored position."""
+    run interrupted earlier continues from the stored position. ``on_validation(row)`` sees every
+    validation-stage evaluation point (see ``select_on_validation``)."""
     if setting not in SETTINGS:
         raise ConfigError(f"unknown setting {setting!r}; choose one of {', '.join(SETTINGS)}")
     if setting not in method_cls.settings:
@@ -162,7 +166,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         chosen, final_cfg, val_metrics = {}, config, None
     elif selection == "validation":
         best = select_on_validation(method_cls, dataset, config, setting=setting, criterion=criterion, make=make,
-                                    history=history, resumer=resumer)
+                                    history=history, resumer=resumer, on_validation=on_validation)
         chosen = chosen_overrides(method_cls, best)
         final_cfg = apply_overrides(config, chosen)
         log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion], chosen)
