@@ -19,6 +19,7 @@ from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import ConfigError
 from zslkit.methods.base import ZSLMethod, apply_overrides, make_config
 from zslkit.protocol.evaluate import TestScores
+from zslkit.protocol.health import health_warnings
 from zslkit.protocol.selection import SELECTION_MODES, validation_view
 
 log = logging.getLogger("zslkit.pipeline")
@@ -62,36 +63,51 @@ def best_row(history: list[dict], criterion: str, candidate: int | None = None) 
 
 def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, config, *, setting: str = "inductive",
                          criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
-                         resumer: "_Resumer | None" = None, on_validation=None) -> dict:
+                         resumer: "_Resumer | None" = None, kept: dict | None = None, on_validation=None) -> dict:
     """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
-    classes vs validation classes, test data never touched), score each evaluation point, and return the
-    best row by ``criterion`` (its ``overrides`` and ``epoch`` say what was chosen). Rows are appended to
-    ``history``; ``make(cfg)`` builds a model (default: seed 0 on the automatic device);
-    ``on_validation(row)``, if given, sees every new row (live progress, early stopping in sweeps)."""
+    classes vs validation classes, test data never touched), score each evaluation point under every
+    ``head_space`` entry, and return the best row by ``criterion`` (its ``overrides`` and ``epoch`` say what
+    was chosen). Rows are appended to ``history``; ``make(cfg)`` builds a model (default: seed 0 on the
+    automatic device). With ``kept`` (a dict), ``kept["state"]`` receives the best point's ``state_dict()``
+    (for methods that keep the validated model instead of retraining); ``on_validation(row)``, if given,
+    sees every new row (live progress, early stopping in sweeps)."""
     make = make or (lambda cfg: method_cls(cfg))
     history = [] if history is None else history
     resumer = resumer or _Resumer(None)
     transductive = setting == "transductive"
     view = validation_view(dataset)
+    heads = method_cls.head_space(config, dataset, setting) or [{}]
+    best = {"row": best_row(history, criterion)}
     for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
         if resumer.done("validation", i):
             continue
         cfg = apply_overrides(config, overrides)
 
-        def monitor(epoch, m, _i=i, _o=overrides):
-            ts = TestScores(m, view)
-            met = ts.metrics(ts.best_gamma())
-            history.append({"candidate": _i, "overrides": _o, "epoch": int(epoch), **met})
-            if on_validation is not None:
-                on_validation(history[-1])
-            return met
+        def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg):
+            shown = None
+            for head in heads:
+                m.config = apply_overrides(_cfg, head)
+                ts = TestScores(m, view)
+                met = ts.metrics(ts.best_gamma())
+                row = {"candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met}
+                history.append(row)
+                if on_validation is not None:
+                    on_validation(row)
+                if best["row"] is None or row[criterion] > best["row"][criterion] + 1e-12:
+                    best["row"] = row
+                    if kept is not None:
+                        kept["state"] = copy.deepcopy(m.state_dict())
+                if shown is None or met[criterion] > shown[criterion]:
+                    shown = met
+            m.config = _cfg
+            return shown
 
         log.info("validation candidate %d: %s", i, overrides or "(preset)")
-        fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs("validation", i, history))
-    best = best_row(history, criterion)
-    if best is None:
+        extra = (lambda: {"best_state": kept["state"]}) if kept is not None else None
+        fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs("validation", i, history, extra=extra))
+    if best["row"] is None:
         raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
-    return best
+    return best["row"]
 
 
 def chosen_overrides(method_cls: type[ZSLMethod], row: dict) -> dict:
@@ -165,16 +181,31 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         metrics = scores.metrics(curve=True)
         chosen, final_cfg, val_metrics = {}, config, None
     elif selection == "validation":
+        keep = method_cls.keeps_validated_model
+        kept = {"state": (resumer.saved.get("extra") or {}).get("best_state") if resumer.saved else None}
         best = select_on_validation(method_cls, dataset, config, setting=setting, criterion=criterion, make=make,
-                                    history=history, resumer=resumer, on_validation=on_validation)
+                                    history=history, resumer=resumer, kept=kept if keep else None,
+                                    on_validation=on_validation)
+        search_s = time.perf_counter() - started
         chosen = chosen_overrides(method_cls, best)
         final_cfg = apply_overrides(config, chosen)
-        log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion], chosen)
-        model = make(final_cfg)
-        fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
+        if keep:
+            log.info("selected on validation (%s=%.4f): %s; keeping that model (no retraining)", criterion,
+                     best[criterion], chosen)
+            model = _rebuild(make(final_cfg), dataset, validation_view(dataset), kept["state"])
+            X, labels = dataset.split("trainval")
+            model.adopt_seen_classes(X, np.searchsorted(dataset.seen_classes, labels),
+                                     dataset.class_embeddings[dataset.seen_classes])
+        else:
+            log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion],
+                     chosen)
+            model = make(final_cfg)
+            fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(best["cs_gamma"], curve=True)
         val_metrics = {k: best[k] for k in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "cs_gamma", "gzsl_cs_h")}
+        val_metrics["search_time_s"] = round(search_s, 3)
+        val_metrics["final_model"] = "kept from validation" if keep else "retrained on trainval"
     else:  # oracle: every evaluation point scored on TEST; the best one's state is kept
         kept = {"state": None, "row": best_row(history, criterion)}
         if resumer.saved and resumer.saved.get("extra"):
@@ -204,14 +235,17 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         final_cfg = apply_overrides(config, chosen)
         model = make(final_cfg) if model is None else model
         model.config = final_cfg
-        model.fitted_ = True
-        _restore_dims(model, dataset)
-        model.load_state_dict(kept["state"])
+        model = _rebuild(model, dataset, dataset, kept["state"])
         scores = TestScores(model, dataset)
         metrics = scores.metrics(best["cs_gamma"], curve=True)
         val_metrics = None
 
     metrics = {k: float(v) for k, v in metrics.items()}
+    metrics["gzsl_unseen_share"] = scores.unseen_prediction_rate()
+    warnings = health_warnings(metrics, num_unseen=int(dataset.unseen_classes.size),
+                               unseen_share=metrics["gzsl_unseen_share"])
+    for w in warnings:
+        log.info("result warning: %s", w)
     metrics.update({
         "method": method_cls.name,
         "variant": getattr(final_cfg, "variant", None),
@@ -225,13 +259,20 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         "synthetic": bool(dataset.synthetic),
         "semantic_source": dataset.semantic_source,
         "seed": int(seed),
+        "warnings": warnings,
     })
     return ProtocolResult(model=model, metrics=metrics, config=final_cfg, history=history, scores=scores,
                           wall_time_s=time.perf_counter() - started)
 
 
-def _restore_dims(model: ZSLMethod, dataset: ZSLDataset) -> None:
-    """Set the fitted dimensions on a model rebuilt from a stored state (oracle resume)."""
+def _rebuild(model: ZSLMethod, dataset: ZSLDataset, fitted_on: ZSLDataset, state: dict) -> ZSLMethod:
+    """``model`` (already configured) with a stored ``state_dict`` loaded and the fitted dimensions of a fit on
+    ``fitted_on`` (the dataset itself, or its validation view for a kept validation model)."""
+    if state is None:
+        raise ConfigError(f"method {model.name!r} reported no evaluation point to keep")
     model.feature_dim_ = dataset.feature_dim
     model.embedding_dim_ = dataset.embedding_dim
-    model.num_train_classes_ = int(dataset.seen_classes.size)
+    model.num_train_classes_ = int(np.unique(fitted_on.labels[fitted_on.splits["trainval"]]).size)
+    model.load_state_dict(state)
+    model.fitted_ = True
+    return model

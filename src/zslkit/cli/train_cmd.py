@@ -130,6 +130,10 @@ def format_metrics(m: dict) -> str:
              f"  selection: {sel['description']}"]
     if sel.get("chosen"):
         lines.append(f"  chosen: {sel['chosen']}")
+    val = sel.get("validation_metrics") or {}
+    if "search_time_s" in val:
+        lines.append(f"  validation search: {val['search_time_s']:.1f} s; final model {val['final_model']}; "
+                     f"validation H = {100 * val['gzsl_h']:.2f}%, T1 = {100 * val['zsl_t1']:.2f}%")
     lines.append(f"  ZSL   T1 = {100 * m['zsl_t1']:.2f}%")
     lines.append(f"  GZSL  U = {100 * m['gzsl_u']:.2f}%  S = {100 * m['gzsl_s']:.2f}%  H = {100 * m['gzsl_h']:.2f}%")
     if "gzsl_cs_h" in m:
@@ -139,4 +143,6 @@ def format_metrics(m: dict) -> str:
         lines.append(f"  AUSUC = {100 * m['ausuc']:.2f}%")
     if m.get("transductive"):
         lines.append("  (transductive: unlabeled test_unseen features were used in training)")
+    for w in m.get("warnings") or []:
+        lines.append(f"  WARNING: {w}")
     return "\n".join(lines)

@@ -158,6 +158,10 @@ class ZSLMethod(ABC):
     # the config field that counts training epochs; validation selection chooses it (None: no epochs)
     epochs_field: ClassVar[str | None] = "epochs"
     description: ClassVar[str] = ""
+    # True: validation selection keeps the model trained on the validation view at its best point (then calls
+    # ``adopt_seen_classes`` with all trainval data) instead of retraining on trainval; for methods whose
+    # retrained model does not reproduce what was validated (GANs). See docs/protocol.md.
+    keeps_validated_model: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, *, seed: int = 0, device: str | torch.device = "auto",
                  progress: bool = False, **overrides):
@@ -331,8 +335,19 @@ class ZSLMethod(ABC):
 
     @classmethod
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        """Override dicts tried during validation selection (the first is usually ``{}``)."""
+        """Override dicts tried during validation selection (the first is usually ``{}``); each is a fit."""
         return [{}]
+
+    @classmethod
+    def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        """Override dicts of fields that change only ``build_classifier`` (no refit): validation selection
+        scores every one of them at every evaluation point of every fit."""
+        return [{}]
+
+    def adopt_seen_classes(self, X, y, class_embeddings) -> None:
+        """Make the seen-class side of a kept validation model refer to all training data (``y`` indexes the
+        rows of ``class_embeddings``); needed by methods with ``keeps_validated_model``."""
+        raise NotImplementedError(f"{self.name} keeps no validated model")
 
 
 def read_checkpoint(path: str | Path) -> dict:

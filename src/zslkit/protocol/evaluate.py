@@ -55,6 +55,11 @@ class TestScores:
             out["ausuc"] = M.ausuc(self.curve())
         return out
 
+    def unseen_prediction_rate(self) -> float:
+        """Fraction of the unseen-class test samples that the GZSL head assigns to some unseen class."""
+        pred = M.gzsl_predict(self.gzsl_unseen, self.seen_mask)
+        return float(np.mean(~self.seen_mask[pred])) if pred.size else 0.0
+
     def best_gamma(self) -> float:
         """The calibration gamma maximising H here (use on validation data only)."""
         return M.best_calibration_gamma(self.gzsl_seen, self.ys, self.gzsl_unseen, self.yu, self.classes,
