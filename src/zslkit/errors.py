@@ -25,6 +25,10 @@ class ConfigError(ZslkitError):
     """A configuration value, preset, method name or command-line option is invalid."""
 
 
+class MissingDependencyError(ConfigError):
+    """An optional package (an extra such as ``zslkit[vision]``) or a model file is not available."""
+
+
 class NotFittedError(ZslkitError):
     """An estimator was used before ``fit`` (or ``load``)."""
 
