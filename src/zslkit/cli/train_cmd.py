@@ -27,7 +27,9 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
                                        "default synthetic-awa2")
     src.add_argument("--data-root", help="folder (or file) in any supported layout: xlsa17, DEM, cycle-WGAN h5, npz "
                                          "(detected automatically)")
-    p.add_argument("--semantic", help="semantic source for real data: att, original_att, binary_att, sent")
+    p.add_argument("--semantic", help="semantic source for real data: att, original_att, binary_att, sent; or a "
+                                      "class table file (.csv/.tsv/.npy, e.g. from `zslkit classes embed`) that "
+                                      "replaces the class embeddings, aligned by class name")
     p.add_argument("--data-seed", type=int, default=0, help="seed of a synthetic dataset (default 0)")
 
 

@@ -14,7 +14,15 @@ DEFAULT_DATASET = "synthetic-awa2"
 
 
 def open_dataset(spec: str, *, semantic: str | None = None, seed: int = 0) -> ZSLDataset:
-    """A synthetic preset name, or a path to a folder/file in any supported layout."""
+    """A synthetic preset name, or a path to a folder/file in any supported layout.
+
+    ``semantic`` may also be a class table file (.csv/.tsv/.npy, see data/classtable.py): the dataset's class
+    embeddings are then replaced by the file's rows, aligned by class name.
+    """
+    if semantic and Path(semantic).suffix.lower() in (".csv", ".tsv", ".npy"):
+        from zslkit.data.classtable import with_class_table
+
+        return with_class_table(open_dataset(spec, seed=seed), semantic)
     if spec in PRESETS:
         if semantic not in (None, "synthetic"):
             raise ConfigError(f"{spec} is synthetic; it has no {semantic!r} semantic source")

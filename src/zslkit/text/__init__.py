@@ -1,0 +1,1 @@
+"""Class embeddings from plain-text class descriptions (see docs/features.md)."""
