@@ -73,3 +73,12 @@ def require(name: str, purpose: str):
         return importlib.import_module(name)
     except ImportError as exc:
         raise _missing(name, purpose, exc) from None
+
+
+def available(name: str) -> bool:
+    """Whether the optional package ``name`` imports (through :func:`require`, so torchvision's workaround applies)."""
+    try:
+        require(name, "check")
+    except MissingDependencyError:
+        return False
+    return True

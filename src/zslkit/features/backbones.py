@@ -68,8 +68,12 @@ def _close(name: str, names) -> str:
 
 def _finish(bb: Backbone, size: int) -> Backbone:
     bb.module.eval()
-    with torch.inference_mode():
-        bb.dim = int(bb.module(torch.zeros(1, 3, size, size)).reshape(1, -1).shape[1])
+    try:
+        with torch.inference_mode():
+            bb.dim = int(bb.module(torch.zeros(1, 3, size, size)).reshape(1, -1).shape[1])
+    except RuntimeError as exc:
+        raise ConfigError(f"backbone {bb.spec} does not accept {size}x{size} inputs (a fixed input size?): "
+                          f"{str(exc).splitlines()[0][:160]}; leave --image-size at the recipe's value") from None
     return bb
 
 
@@ -86,6 +90,8 @@ def load_backbone(spec: str, *, weights: str | None = None, image_size: int | No
     torch.manual_seed(seed)  # random initialisation is reproducible
     loader = {"torchvision": _torchvision, "timm": _timm, "open_clip": _open_clip}[family]
     bb = loader(spec, name, tag, weights)
+    if bb.weights.startswith("random"):
+        bb.weights += f" [seed {seed}]"
     p = bb.preprocess
     bb.preprocess = Preprocess(size=image_size or p.size, crop_fraction=crop_fraction or p.crop_fraction,
                                interpolation=interpolation or p.interpolation, mean=p.mean, std=p.std)

@@ -37,9 +37,10 @@ def default_workers() -> int:
 
 
 def _job(images: ImageList, backbone: Backbone, chunk: int) -> dict:
-    return {"images_sha256": images.sha256(), "num_images": len(images), "backbone": backbone.spec,
-            "weights": backbone.weights, "weights_sha256": backbone.weights_sha256,
-            "preprocess": backbone.preprocess.describe(), "chunk_size": chunk}
+    job = {"images_sha256": images.sha256(), "num_images": len(images), "backbone": backbone.spec,
+           "weights": backbone.weights, "weights_sha256": backbone.weights_sha256,
+           "preprocess": backbone.preprocess.describe(), "chunk_size": chunk}
+    return json.loads(json.dumps(job))  # as it reads back from job.json (tuples become lists)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -67,11 +68,12 @@ def extract_features(images: ImageList, backbone: Backbone, out: str | Path, *, 
     chunk = max(1, -(-chunk_size // batch_size)) * batch_size  # whole batches: a resumed run batches the same way
     partial = out / ".partial"
     job = _job(images, backbone, chunk)
-    finished = _finished(out, job, fmt)
-    if finished is not None and not overwrite:
-        return finished
-    if overwrite and partial.is_dir():
-        shutil.rmtree(partial)
+    if overwrite:
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        finished = _finished(out, job, fmt)
+        if finished is not None:
+            return finished
     if partial.is_dir() and (partial / "job.json").is_file():
         old = json.loads((partial / "job.json").read_text())
         if old != job:
