@@ -7,7 +7,8 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="compare finished runs (methods x datasets x settings, mean ± std over seeds)")
-    p.add_argument("run_dirs", nargs="+", help="run directories (folders holding several runs are searched)")
+    p.add_argument("run_dirs", nargs="+", help="run directories (folders holding several runs are searched); a sweep "
+                                               "folder (zslkit sweep) gives its summary")
     p.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
     p.add_argument("--out", help="write the table to this file as well")
     p.set_defaults(func=run)
@@ -19,7 +20,8 @@ def find_runs(paths: list[str]) -> list[Path]:
         if (p / "metrics.json").is_file():
             found.append(p)
         elif p.is_dir():
-            found += sorted(m.parent for m in p.rglob("metrics.json"))
+            found += sorted(m.parent for m in p.rglob("metrics.json")  # a sweep's trials: `zslkit report SWEEP_DIR`
+                            if not any((a / "sweep.json").is_file() for a in m.parents if p in a.parents))
     return found
 
 
@@ -30,7 +32,16 @@ def run(args) -> int:
     from zslkit.reporting.tables import aggregate, load_run, render_rows
     from zslkit.runs import atomic_write_bytes
 
-    dirs = find_runs(args.run_dirs)
+    from zslkit.sweep.summary import build, is_sweep, render_summary
+
+    sweeps = [p for p in args.run_dirs if is_sweep(p)]  # a sweep: its summary, chosen on validation
+    text = "".join(render_summary(build(p), args.format) for p in sweeps)
+    print(text, end="")
+    if sweeps and len(sweeps) == len(args.run_dirs):
+        if args.out:
+            atomic_write_bytes(text.encode("utf-8"), Path(args.out))
+        return 0
+    dirs = find_runs([p for p in args.run_dirs if p not in sweeps])
     if not dirs:
         raise RunDirError(f"no finished runs (metrics.json) under {', '.join(args.run_dirs)}")
     rows = aggregate([load_run(d) for d in dirs])

@@ -1,0 +1,216 @@
+"""The Ray side of a sweep on the driver: start or join Ray, build or restore the Tuner, show progress.
+
+Without an address Ray starts on this machine (``num_cpus`` = the machine's CPUs, no dashboard, no usage
+statistics); ``auto`` or ``HOST:PORT`` or ``ray://HOST:PORT`` joins a running cluster. Ray Tune keeps
+its experiment state in ``SWEEP_DIR/<experiment>/`` (``Tuner.restore`` resumes from there).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from zslkit.sweep import SweepError, require_ray
+from zslkit.sweep.space import SweepPlan
+
+METRIC = "val_score"  # the validation criterion (best point so far) every trial reports
+
+
+def connect(address: str | None, *, need_cpus: float = 1, need_gpus: float = 0) -> None:
+    """Start Ray locally (no address) or join ``address``; check the cluster can hold one trial."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Ray Tune prints nothing, zslkit its table
+    ray = require_ray()
+    if address is not None:
+        _check_reachable(address)
+    if not ray.is_initialized():
+        if address is None:
+            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        else:
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ... depending on the address
+                raise SweepError(f"--address {address}: cannot join the Ray cluster ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+    res = ray.cluster_resources()
+    if need_gpus > res.get("GPU", 0):
+        raise SweepError(f"--gpus-per-trial {need_gpus:g}: the Ray cluster has {res.get('GPU', 0):g} GPU(s)")
+    if need_cpus > res.get("CPU", 0):
+        raise SweepError(f"--cpus-per-trial {need_cpus:g}: the Ray cluster has {res.get('CPU', 0):g} CPU(s)")
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds with a clear line when HOST:PORT does not answer (Ray itself retries for minutes)."""
+    if address == "auto":
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise SweepError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise SweepError(f"--address {address}: cannot reach {host}:{port} ({exc.strerror or exc}); is the Ray "
+                         f"head running there (ray start --head)?") from None
+
+
+class ProgressTable:
+    """Prints a table of trials with their latest validation numbers, at most every ``interval`` seconds."""
+
+    def __new__(cls, *args, **kwargs):
+        from ray import tune
+
+        class _Table(tune.Callback):
+            def __init__(self, interval: float = 15.0):
+                self.interval, self.last = interval, 0.0
+
+            def on_trial_result(self, iteration, trials, trial, result, **info):
+                self.show(trials)
+
+            def on_trial_complete(self, iteration, trials, trial, **info):
+                self.show(trials)
+
+            def on_experiment_end(self, trials, **info):
+                self.show(trials, force=True)
+
+            def show(self, trials, force: bool = False) -> None:
+                now = time.monotonic()
+                if not force and now - self.last < self.interval:
+                    return
+                self.last = now
+                print(progress_text(trials), flush=True)
+
+        return _Table(*args, **kwargs)
+
+
+def progress_text(trials) -> str:
+    from zslkit.sweep.trial import job_of
+
+    lines = [f"{'trial':<44} {'status':<11} {'evals':>5} {'val (best so far)':>17}"]
+    for t in trials:
+        try:
+            job = job_of(t.config)
+            name = f"{job['label']} {job['params'] or ''} seed {job['spec']['seed']}"
+        except (KeyError, IndexError, TypeError):
+            name = t.trial_id
+        r = t.last_result or {}
+        val = r.get(METRIC)
+        lines.append(f"{name[:44]:<44} {t.status:<11} {r.get('evaluations', 0):>5} "
+                     f"{'' if val is None else f'{100 * val:.2f}':>17}")
+    return "\n".join(lines)
+
+
+def trial_name(trial) -> str:
+    """Short Ray trial folder names (the run directories carry the readable names)."""
+    return f"trial_{trial.trial_id}"
+
+
+def build_tuner(root: Path, name: str, param_space: dict, plan: SweepPlan, *, search_alg=None,
+                num_samples: int = 1, progress: bool = True):
+    from ray import tune
+
+    from zslkit.sweep.trial import run_trial
+
+    scheduler = None
+    if plan.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=10**6, grace_period=1, reduction_factor=3)
+    trainable = tune.with_resources(run_trial, {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial})
+    return tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=search_alg, scheduler=scheduler,
+                                    num_samples=num_samples, reuse_actors=True, trial_name_creator=trial_name,
+                                    trial_dirname_creator=trial_name),
+        run_config=tune.RunConfig(name=name, storage_path=str(root.resolve()), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=plan.max_failures),
+                                  callbacks=[ProgressTable()] if progress else []))
+
+
+def sweep_tuners(root: Path, plan: SweepPlan, fixed: dict, progress: bool = True):
+    """(experiment name, Tuner) pairs; one per dataset for optuna, else one over every trial."""
+    from ray import tune
+
+    if plan.search != "optuna":
+        cases = [{"dataset": d.spec, "label": d.name, "params": p} for d in plan.datasets
+                 for p in _configs(plan)]
+        space = {"sweep": fixed, "case": tune.grid_search(cases), "seed": tune.grid_search(plan.seeds)}
+        return [(plan.experiments()[0], build_tuner(root, plan.experiments()[0], space, plan, progress=progress))]
+    from ray.tune.search import Repeater
+    from ray.tune.search.optuna import OptunaSearch
+
+    out = []
+    for d, name in zip(plan.datasets, plan.experiments()):
+        space = {"sweep": fixed, "case": {"dataset": d.spec, "label": d.name},
+                 "params": {k: tune.choice(v) for k, v in plan.params.items()}}
+        searcher = Repeater(OptunaSearch(seed=0), repeat=len(plan.seeds), set_index=True)
+        out.append((name, build_tuner(root, name, space, plan, search_alg=searcher, progress=progress,
+                                      num_samples=(plan.samples or 10) * len(plan.seeds))))
+    return out
+
+
+def _configs(plan: SweepPlan) -> list[dict]:
+    from zslkit.sweep.space import configurations
+
+    return configurations(plan.params, plan.search, plan.samples)
+
+
+def fit_all(pairs, root: Path, plan: SweepPlan, *, resume: bool = False) -> tuple[list, bool]:
+    """Run (or, with ``resume``, restore and continue) every experiment; returns Ray's ResultGrids and
+    whether Ctrl-C stopped the sweep (later experiments then start on --resume)."""
+    from ray import tune
+
+    from zslkit.sweep.trial import run_trial
+
+    results = []
+    for name, tuner in pairs:
+        path = str((root / name).resolve())
+        if resume and tune.Tuner.can_restore(path):
+            trainable = tune.with_resources(run_trial, {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial})
+            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)
+        grid, stopped = fit_watching_sigint(tuner)
+        results.append(grid)
+        if stopped:
+            return results, True
+    return results, False
+
+
+def fit_watching_sigint(tuner):
+    """``tuner.fit()`` and whether Ctrl-C stopped it. Ray Tune catches the first SIGINT, saves its state,
+    ends the run and puts back the handler it found; a sentinel installed before shows that happened."""
+    if threading.current_thread() is not threading.main_thread():
+        return tuner.fit(), False
+
+    def sentinel(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, sentinel)
+    try:
+        grid = tuner.fit()
+        stopped = signal.getsignal(signal.SIGINT) is sentinel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return grid, stopped
+
+
+def run_jobs(jobs: list[dict], root: Path, name: str, *, cpus_per_trial: float = 1, gpus_per_trial: float = 0,
+             max_failures: int = 3, progress: bool = True):
+    """Run explicit trial configs (``trial.reproduce_job``) as one Ray Tune experiment (``reproduce``)."""
+    from ray import tune
+
+    plan = SweepPlan(method="", datasets=[], setting="", seeds=[], params={}, cpus_per_trial=cpus_per_trial,
+                     gpus_per_trial=gpus_per_trial, max_failures=max_failures)
+    space = {"job": tune.grid_search([j["job"] for j in jobs])}
+    tuner = build_tuner(root, name, space, plan, progress=progress)
+    return tuner.fit()
+
+
+def stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
