@@ -163,12 +163,11 @@ def test_presets_and_defaults(tiny):
     assert (f.variant, f.c_beta, f.n_critic, f.syn_per_unseen) == ("f-clswgan", 0.1, 5, 1200)
     assert CycleWGAN.default_config(flo).mode == "replace"
     both = CycleWGAN.default_config(flo, variant="cycle-clswgan")
-    assert both.variant == "cycle-clswgan" and both.epochs == 1000
+    assert both.variant == "cycle-clswgan" and both.epochs == 926  # the reference's generation savepoint
     assert CycleWGAN.default_config(tiny).hidden_g == 256  # the synthetic-tiny preset
     other = dataclasses.replace(tiny, name="my-data")
     assert CycleWGAN.default_config(other).hidden_g <= 1024
-    assert CycleWGAN.search_space(dataclasses.replace(cfg, syn_grid=(100, 200, 400))) == [
-        {}, {"syn_per_unseen": 100}, {"syn_per_unseen": 400}]
+    assert CycleWGAN.search_space(dataclasses.replace(cfg, syn_grid=(100, 200, 400))) == [{}]
 
 
 def test_bad_config():
@@ -211,7 +210,7 @@ def test_resume_continues_exactly(tiny):
 def test_feature_norm_max_keeps_original_units(tiny, tmp_path):
     m = _fit(tiny, feature_norm="max")
     top = float(tiny.split("trainval")[0].max())
-    assert m.feature_scale_ == pytest.approx(top)
+    assert 1.0 / m._scaler.inv_scale == pytest.approx(top)
     assert float(m.train_X_.max()) == pytest.approx(1.0)
     x, _ = m.synthesize(tiny.class_embeddings[:3], 50, seed=0)
     assert x.max() > 0.1 * top  # returned in the data's units, not the model's
@@ -242,3 +241,192 @@ def test_f_clswgan_without_its_own_preset_uses_five_critic_steps():
     ds = make_synthetic("synthetic-tiny", seed=0)
     assert CycleWGAN.default_config(ds, variant="f-clswgan").n_critic == 5
     assert CycleWGAN.default_config(ds).n_critic == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# faithfulness to the cycle-WGAN reference (rfelixmg/frwgan-eccv18), issue 10
+
+def _named(ds, name):
+    return dataclasses.replace(ds, name=name)
+
+
+def test_reference_presets_carry_the_reference_facts(tiny):
+    awa1 = CycleWGAN.default_config(_named(tiny, "AWA1"))
+    # TensorFlow's Adam defaults, inverse-time decays of the JSONs, ReLU head, per-element GP, Glorot init, 90 %
+    assert awa1.betas_g == awa1.betas_d == awa1.cls_betas == awa1.pre_cls_betas == (0.9, 0.999)
+    assert (awa1.regressor_lr_decay, awa1.cls_lr_decay) == (2.645e-4, 2.84e-3)
+    assert (awa1.cls_head, awa1.gp_alpha, awa1.gan_init, awa1.train_fraction) == ("relu", "element", "xavier", 0.9)
+    assert awa1.epochs == 285  # --savepoints [30,40,285]: the generator checkpoint that generates
+    assert CycleWGAN.default_config(_named(tiny, "FLO")).epochs == 926
+    sun = CycleWGAN.default_config(_named(tiny, "SUN"))
+    assert (sun.lr_decay_g, sun.lr_decay_d, sun.pre_cls_lr_decay) == (0.018, 2.53e-3, 0.0445)
+    f = CycleWGAN.default_config(_named(tiny, "CUB"), variant="f-clswgan")  # f-CLSWGAN keeps its own choices
+    assert (f.betas_g, f.gp_alpha, f.gan_init, f.cls_head, f.feature_norm) == (
+        (0.5, 0.999), "sample", "normal", "linear", "minmax")
+    assert CycleWGAN.head_space(awa1) == [{}]  # reference presets are scored as given
+
+
+def test_adam_betas_reach_the_optimizers(tiny):
+    m = _fit(tiny, epochs=1, betas_g=(0.9, 0.999), betas_d=(0.8, 0.99))
+    assert m._opt_g.param_groups[0]["betas"] == (0.9, 0.999)
+    assert m._opt_d.param_groups[0]["betas"] == (0.8, 0.99)
+
+
+def test_gan_inverse_time_decay_advances_once_per_epoch(tiny):
+    seen = []
+    fit_on(CycleWGAN(dict(TINY, epochs=3, eval_every=1, lr_g=1e-3, lr_d=2e-3, lr_decay_g=1.0, lr_decay_d=0.5),
+                     seed=0, device="cpu"), tiny, False,
+           monitor=lambda ep, m: seen.append((m._opt_g.param_groups[0]["lr"], m._opt_d.param_groups[0]["lr"])))
+    # the rate used during epoch e (1-based) is lr / (1 + decay * (e - 1))
+    assert seen == pytest.approx([(1e-3, 2e-3), (1e-3 / 2, 2e-3 / 1.5), (1e-3 / 3, 2e-3 / 2)])
+
+
+def test_softmax_decay_is_per_epoch_not_per_batch(monkeypatch):
+    from zslkit.methods import _softmax
+
+    calls = []
+    real = _softmax.set_lr
+    monkeypatch.setattr(_softmax, "set_lr", lambda opt, lr: calls.append(lr) or real(opt, lr))
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(40, 5, generator=g), torch.arange(40) % 3
+    _softmax.train_softmax(X, y, 3, epochs=4, lr=0.1, batch_size=8, lr_decay=0.25, generator=g)
+    assert calls == pytest.approx([0.1 / (1 + 0.25 * e) for e in range(4)])  # 4 epochs x 5 batches: 4 updates
+
+
+def test_relu_head_initialisation_and_scores():
+    from zslkit.methods._softmax import SoftmaxClassifier, train_softmax
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(30, 50, generator=g), torch.arange(30) % 4
+    layer = train_softmax(X, y, 4, epochs=0, lr=1e-3, batch_size=8, head="relu", generator=g)
+    w = layer.weight
+    assert float(w.abs().max()) <= 0.02 and 0.007 < float(w.std()) < 0.01  # truncated N(0, 0.01)
+    assert torch.all(layer.bias == 0.9999)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.copy_(torch.tensor([-3.0, -1.0, 0.5, 2.0]))
+    scores = SoftmaxClassifier(layer, torch.device("cpu"), head="relu").decision_function(np.ones((2, 50), np.float32))
+    expected = torch.log_softmax(torch.tensor([0.0, 0.0, 0.5, 2.0]), 0).numpy()  # negative logits clipped at 0
+    np.testing.assert_allclose(scores[0], expected, rtol=1e-6)
+    linear = SoftmaxClassifier(layer, torch.device("cpu")).decision_function(np.ones((1, 50), np.float32))
+    assert linear[0, 0] < scores[0, 0]
+
+
+def test_gradient_penalty_per_element_interpolation():
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(6, 5, generator=g), torch.rand(6, 5, generator=g)
+    critic = lambda x, a: 0.5 * (x ** 2).sum(1)  # noqa: E731  gradient = the interpolate itself
+    for per_element, shape in ((True, (6, 5)), (False, (6, 1))):
+        alpha = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+        x_hat = alpha * real + (1 - alpha) * fake
+        expected = 10.0 * ((x_hat.norm(dim=1) - 1) ** 2).mean()
+        got = gradient_penalty(critic, real, fake, None, per_element=per_element,
+                               generator=torch.Generator().manual_seed(3))
+        assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_gan_uses_the_configured_interpolation_and_fraction(tiny, monkeypatch):
+    from zslkit.methods import cyclewgan
+
+    shapes, rows = set(), []
+    real_gp = cyclewgan.gradient_penalty
+    monkeypatch.setattr(cyclewgan, "gradient_penalty",
+                        lambda *a, **k: shapes.add(tuple(k["alpha"].shape[1:])) or real_gp(*a, **k))
+    real_batches = CycleWGAN._epoch_batches
+    monkeypatch.setattr(CycleWGAN, "_epoch_batches", lambda self, n, gen: rows.append(n) or real_batches(self, n, gen))
+    m = _fit(tiny, epochs=1, gp_alpha="element", train_fraction=0.5)
+    n = tiny.splits["trainval"].size
+    assert shapes == {(tiny.feature_dim,)} and rows == [round(0.5 * n)]
+    assert m.train_X_.shape[0] == n  # the final classifier still sees every real seen feature (merge)
+
+
+def test_xavier_init_uses_the_joint_fan_in():
+    from zslkit.methods._gan import Critic
+
+    c = Critic(300, 100, 256)
+    c.init(torch.Generator().manual_seed(0), "xavier")
+    c.requires_grad_(False)
+    bound = (6.0 / (400 + 256)) ** 0.5
+    assert float(c.fc_x.weight.abs().max()) <= bound and float(c.fc_x.weight.abs().max()) > 0.9 * bound
+    assert float(c.fc_a.weight.abs().max()) <= bound and torch.all(c.fc_x.bias == 0)
+
+
+def test_minmax_feature_norm_round_trips(tiny):
+    m = _fit(tiny, epochs=1, feature_norm="minmax")
+    assert float(m.train_X_.min()) == pytest.approx(0.0) and float(m.train_X_.max()) == pytest.approx(1.0)
+    x, _ = m.synthesize(tiny.class_embeddings[:2], 5, seed=0)
+    noise = np.zeros((2, tiny.embedding_dim), np.float32)
+    raw = m.G_(torch.as_tensor(tiny.class_embeddings[:2]), torch.as_tensor(noise))
+    np.testing.assert_allclose(m.generate(tiny.class_embeddings[:2], noise),
+                               m._scaler.inverse(raw).detach().numpy(), rtol=1e-6)
+    assert x.shape == (10, tiny.feature_dim)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# honest auto-tuning: head_space and keeping the validated model
+
+def test_head_space_is_the_grid_product_and_bounded(tiny):
+    cfg = CycleWGAN.default_config(_named(tiny, "my-data"))
+    cfg = dataclasses.replace(cfg, syn_grid=(100, 400), cls_epochs_grid=(10,), cls_lr_grid=(1e-3, 1e-2))
+    heads = CycleWGAN.head_space(cfg)
+    assert len(heads) == 4 and {"syn_per_unseen": 400, "cls_epochs": 10, "cls_lr": 1e-2} in heads
+    with pytest.raises(ConfigError, match="head grid"):
+        CycleWGAN.head_space(dataclasses.replace(cfg, syn_grid=tuple(range(1, 8))))
+
+
+def test_classifier_cache_follows_the_head_config(tiny):
+    m = _fit(tiny, epochs=1)
+    E = tiny.class_embeddings[tiny.unseen_classes]
+    base = m.config
+    c1 = m.build_classifier(E)
+    m.config = dataclasses.replace(base, cls_epochs=base.cls_epochs + 3)
+    c2 = m.build_classifier(E)
+    assert c2 is not c1 and m.build_classifier(E) is c2
+    m.config = base
+    assert m.build_classifier(E) is c1
+
+
+def test_adopt_seen_classes_keeps_the_generator(tiny):
+    from zslkit.protocol.selection import validation_view
+
+    view = validation_view(tiny)
+    m = fit_on(CycleWGAN(TINY, seed=0, device="cpu"), view, False)
+    k_view = m.num_train_classes_
+    E_unseen = tiny.class_embeddings[tiny.unseen_classes]
+    m.build_classifier(E_unseen)
+    g_before = [p.clone() for p in m.G_.parameters()]
+    X, labels = tiny.split("trainval")
+    seen = tiny.seen_classes
+    m.adopt_seen_classes(X, np.searchsorted(seen, labels), tiny.class_embeddings[seen])
+    assert k_view < m.num_train_classes_ == seen.size and m.train_X_.shape[0] == X.shape[0]
+    assert not m._cache and all(torch.equal(p, q) for p, q in zip(g_before, m.G_.parameters()))
+    classes = np.concatenate([seen, tiny.unseen_classes])
+    seen_labels = np.concatenate([np.arange(seen.size), -np.ones(tiny.unseen_classes.size, int)])
+    assert m.decision_function(X[:5], tiny.class_embeddings[classes], seen_labels).shape == (5, classes.size)
+
+
+def test_validation_keeps_the_validated_model(tiny):
+    """The tested GAN is the one scored on validation: its validation score is recomputed from the saved state."""
+    from zslkit.protocol.evaluate import TestScores
+    from zslkit.protocol.selection import validation_view
+
+    cfg = dict(TINY, epochs=4, eval_every=2, syn_grid=(20, 40))
+    res = run_protocol(CycleWGAN, tiny, config=cfg, selection="validation", seed=0, device="cpu")
+    assert len(res.history) == 4  # 2 evaluation points x 2 heads
+    chosen = res.metrics["selection"]["chosen"]
+    assert res.metrics["selection"]["validation_metrics"]["final_model"] == "kept from validation"
+    assert res.model.epochs_trained_ == chosen["epochs"] and res.model.config.syn_per_unseen == chosen["syn_per_unseen"]
+    view = validation_view(tiny)
+    again = CycleWGAN(res.config, seed=0, device="cpu")
+    again.feature_dim_, again.embedding_dim_ = tiny.feature_dim, tiny.embedding_dim
+    again.num_train_classes_ = int(np.unique(view.labels[view.splits["trainval"]]).size)
+    state = res.model.state_dict()
+    state.update(train_features=None, train_labels=None, final_classifiers={})
+    again.load_state_dict(state)
+    again.fitted_ = True
+    fit_X, fit_labels = view.split("trainval")
+    again.adopt_seen_classes(fit_X, np.searchsorted(np.unique(fit_labels), fit_labels),
+                             view.class_embeddings[np.unique(fit_labels)])
+    ts = TestScores(again, view)
+    best = max(res.history, key=lambda r: r["gzsl_h"])
+    assert ts.metrics()["gzsl_h"] == pytest.approx(best["gzsl_h"])

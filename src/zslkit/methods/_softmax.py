@@ -1,9 +1,15 @@
-"""The shared final softmax classifier (linear layer + log-softmax), trained on the device with batched tensors.
+"""The shared softmax classifier (one linear layer, optional ReLU on the logits), trained on the device.
 
 Used by the generative methods (cycle-WGAN / f-CLSWGAN) for the final GZSL/ZSL classifier and for the
 pretrained seen-class classifier of the f-CLSWGAN loss. Training is a plain mini-batch loop over a random
 permutation drawn from an explicit ``torch.Generator``: the data stay on the device, there is no per-sample
 Python work, and the optimizer is a fused (or foreach) Adam.
+
+Heads (``head``):
+
+* ``linear``: log-softmax(W x + b), torch's default uniform initialisation, zero bias (f-CLSWGAN);
+* ``relu``: log-softmax(ReLU(W x + b)), W ~ truncated N(0, 0.01), b = 0.9999, weight decay on W only (the
+  cycle-WGAN reference's ``fullyconnected.json``: its cross-entropy is taken on the ReLU output).
 """
 
 from __future__ import annotations
@@ -13,34 +19,74 @@ import torch
 from torch import nn
 
 from zslkit.errors import TrainingDivergedError
+from zslkit.methods._gan import inverse_time_lr, set_lr
 from zslkit.methods._optim import make_adam
 from zslkit.methods.base import CandidateClassifier
 
+HEADS = ("linear", "relu")
+
+
+def keep_fraction(n: int, fraction: float, generator: torch.Generator | None, device) -> torch.Tensor | None:
+    """Indices of a random ``fraction`` of ``n`` rows (the reference trains on 90 % and monitors on the rest);
+    None when ``fraction`` >= 1."""
+    if fraction >= 1.0:
+        return None
+    k = max(1, min(n, int(round(fraction * n))))
+    return torch.randperm(n, generator=generator, device=device)[:k]
+
+
+def logits(layer: nn.Linear, x: torch.Tensor, head: str) -> torch.Tensor:
+    out = layer(x)
+    return torch.relu(out) if head == "relu" else out
+
+
+def _init(layer: nn.Linear, head: str, generator: torch.Generator | None) -> None:
+    d = layer.weight.shape[1]
+    dev = layer.weight.device
+    with torch.no_grad():
+        if head == "relu":  # truncated normal (redraw beyond 2 std, as TensorFlow) with std 0.01, bias 0.9999
+            w = torch.randn(layer.weight.shape, generator=generator, device=dev)
+            bad = w.abs() > 2
+            while bool(bad.any()):
+                w[bad] = torch.randn(int(bad.sum()), generator=generator, device=dev)
+                bad = w.abs() > 2
+            layer.weight.copy_(w * 0.01)
+            layer.bias.fill_(0.9999)
+        else:  # torch's default range, drawn from the injected generator
+            w = torch.rand(layer.weight.shape, generator=generator, device=dev) * 2 - 1
+            layer.weight.copy_(w / np.sqrt(d))
+            layer.bias.zero_()
+
 
 def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int, lr: float, batch_size: int,
-                  betas=(0.5, 0.999), weight_decay: float = 0.0,
-                  generator: torch.Generator | None = None) -> nn.Linear:
-    """Fit a linear softmax classifier ``X -> num_classes`` with cross-entropy; returns the layer.
+                  betas=(0.5, 0.999), weight_decay: float = 0.0, head: str = "linear", lr_decay: float = 0.0,
+                  fraction: float = 1.0, generator: torch.Generator | None = None) -> nn.Linear:
+    """Fit a softmax classifier ``X -> num_classes`` with cross-entropy; returns the linear layer.
 
-    ``X`` (N x D float) and ``y`` (N, int64 in [0, num_classes)) must already be on the target device.
-    Each epoch visits a fresh permutation in batches of ``batch_size`` (the last batch may be smaller).
+    ``X`` (N x D float) and ``y`` (N, int64 in [0, num_classes)) must already be on the target device. Each epoch
+    visits a fresh permutation in batches of ``batch_size`` (the last batch may be smaller). ``lr_decay``:
+    inverse-time decay lr / (1 + lr_decay * epoch), advanced once per epoch. ``fraction`` < 1 trains on that random
+    share of the rows only.
     """
     device = X.device
+    keep = keep_fraction(X.shape[0], fraction, generator, device)
+    if keep is not None:
+        X, y = X[keep], y[keep]
     n, d = X.shape
     layer = nn.Linear(d, num_classes).to(device)
     if generator is not None:  # deterministic initialisation from the injected generator
-        with torch.no_grad():
-            bound = 1.0 / np.sqrt(d)  # torch's default range, drawn from the injected generator
-            w = torch.rand(layer.weight.shape, generator=generator, device=device) * 2 - 1
-            layer.weight.copy_(w * bound)
-            layer.bias.zero_()
-    opt = make_adam(layer.parameters(), lr, betas=betas, weight_decay=weight_decay)
+        _init(layer, head, generator)
+    wd_bias = 0.0 if head == "relu" else weight_decay  # the reference decays the weights only
+    opt = make_adam([{"params": [layer.weight]}, {"params": [layer.bias], "weight_decay": wd_bias}], lr,
+                    betas=betas, weight_decay=weight_decay)
     batch_size = max(1, min(int(batch_size), n))
-    for _ in range(int(epochs)):
+    for epoch in range(int(epochs)):
+        if lr_decay:
+            set_lr(opt, inverse_time_lr(lr, lr_decay, epoch))
         perm = torch.randperm(n, generator=generator, device=device)
         for start in range(0, n, batch_size):
             idx = perm[start:start + batch_size]
-            loss = nn.functional.cross_entropy(layer(X[idx]), y[idx])
+            loss = nn.functional.cross_entropy(logits(layer, X[idx], head), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -52,11 +98,16 @@ def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs:
 
 
 class SoftmaxClassifier(CandidateClassifier):
-    """Log-softmax scores of a trained linear layer over the K candidates (column j = candidate j)."""
+    """Log-softmax scores of a trained layer over the K candidates (column j = candidate j).
 
-    def __init__(self, layer: nn.Linear, device: torch.device, batch: int = 8192, input_scale: float = 1.0):
+    ``transform`` (optional) maps raw features to the space the layer was trained in (the model's feature scaler).
+    """
+
+    def __init__(self, layer: nn.Linear, device: torch.device, batch: int = 8192, head: str = "linear",
+                 transform=None):
         self.layer = layer
-        self.input_scale = float(input_scale)  # inputs are multiplied by this before the layer
+        self.head = head
+        self.transform = transform
         self.device = device
         self.batch = batch
 
@@ -65,7 +116,7 @@ class SoftmaxClassifier(CandidateClassifier):
         out = []
         for start in range(0, X.shape[0], self.batch):
             x = torch.as_tensor(X[start:start + self.batch], dtype=torch.float32, device=self.device)
-            if self.input_scale != 1.0:
-                x = x * self.input_scale
-            out.append(torch.log_softmax(self.layer(x), dim=1).cpu())
+            if self.transform is not None:
+                x = self.transform(x)
+            out.append(torch.log_softmax(logits(self.layer, x, self.head), dim=1).cpu())
         return torch.cat(out).numpy().astype(np.float32, copy=False)

@@ -1,13 +1,9 @@
 """cycle-WGAN (Felix, Kumar, Reid, Carneiro, ECCV 2018) and its f-CLSWGAN baseline (Xian et al., CVPR 2018).
 
-A conditional WGAN-GP learns to generate visual features from class embeddings:
+A conditional WGAN-GP (``zslkit.methods._gan``) learns to generate visual features from class embeddings:
 
-* generator  G([a; z]) -> Linear(hidden_g) -> LeakyReLU(0.2) -> Linear(feature_dim) -> ReLU, z ~ N(0, I);
-* critic     D([x; a]) -> Linear(hidden_d) -> LeakyReLU(0.2) -> Linear(1) (the first layer is stored as two
-  blocks, ``W_x x + W_a a + b``, which is the same function as one Linear on the concatenation and lets the
-  critic step compute ``W_a a`` once for the real, fake and interpolated batches);
 * critic loss   L_D = mean D(x~, a) - mean D(x, a) + lambda * mean (||grad_x^ D(x^, a)||_2 - 1)^2
-  (f-CLSWGAN's sign convention; the cycle-WGAN code writes the negation and maximises, which is equivalent);
+  (f-CLSWGAN's sign convention; the cycle-WGAN code writes the negation, which is equivalent);
 * generator loss L_G = -mean D(x~, a) + r_beta * MSE(R(x~), a)   [cycle-wgan, cycle-clswgan]
                                       + c_beta * CE(C(x~), y)     [f-clswgan, cycle-clswgan]
   where R (linear, visual -> semantic) is pretrained on real seen features with MSE and C is a pretrained,
@@ -22,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import logging
 import math
 import time
@@ -35,9 +32,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from zslkit.errors import ConfigError, DataError, TrainingDivergedError
+from zslkit.methods._gan import (FEATURE_NORMS, GP_ALPHAS, INITS, Critic, FeatureScaler, Generator, gradient_penalty,
+                                 init_linear, inverse_time_lr, set_lr)
 from zslkit.methods._optim import make_adam
-from zslkit.methods._softmax import SoftmaxClassifier, train_softmax
-from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_matrix, cpu_copy
+from zslkit.methods._softmax import HEADS, SoftmaxClassifier, keep_fraction, logits, train_softmax
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_labels, check_matrix, cpu_copy
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -45,9 +44,12 @@ log = logging.getLogger("zslkit.methods.cyclewgan")
 
 VARIANTS = ("cycle-wgan", "f-clswgan", "cycle-clswgan")
 MODES = ("merge", "replace")
-FEATURE_NORMS = ("none", "max")
 PRESET_METHOD = "cycle-wgan"
 SYNTH_CHUNK = 16384  # rows per generator forward pass during synthesis
+MAX_HEADS = 12  # final-classifier settings tried at each validation point (head_space)
+# the config fields that change only build_classifier (synthesis + final softmax): part of the classifier cache key
+HEAD_FIELDS = ("syn_per_unseen", "syn_per_seen", "mode", "cls_epochs", "cls_lr", "cls_batch", "cls_betas",
+               "cls_weight_decay", "cls_head", "cls_lr_decay", "train_fraction")
 
 
 @dataclass
@@ -62,95 +64,49 @@ class CycleWGANConfig:
     leaky_slope: float = 0.2
     lr_g: float = 1e-4
     lr_d: float = 1e-3
+    lr_decay_g: float = 0.0  # inverse-time decay lr / (1 + decay * epoch), advanced once per epoch (all *_lr_decay)
+    lr_decay_d: float = 0.0
     betas_g: tuple = (0.5, 0.999)
     betas_d: tuple = (0.5, 0.999)
     n_critic: int = 1  # critic steps per generator step (cycle-WGAN reference: 1; f-CLSWGAN: 5)
     gp_lambda: float = 10.0
+    gp_alpha: str = "sample"  # sample: one interpolation weight per sample (f-CLSWGAN) | element (cycle-WGAN)
+    gan_init: str = "normal"  # normal: N(0, 0.02) (f-CLSWGAN) | xavier: Glorot uniform (cycle-WGAN), also for R
     r_beta: float = 0.01  # weight of the cycle (regression) loss
     c_beta: float = 0.01  # weight of the f-CLSWGAN classification loss
-    # pretrained regressor R: x -> a (cycle variants)
+    train_fraction: float = 1.0  # share of the training rows used (the cycle-WGAN reference: 0.9, 10 % monitoring)
+    # pretrained regressor R: x -> a (cycle variants); Adam betas (0.9, 0.999)
     regressor_epochs: int = 40
     regressor_lr: float = 1e-4
+    regressor_lr_decay: float = 0.0
     regressor_batch: int = 64
     regressor_weight_decay: float = 0.0
-    # pretrained frozen seen-class softmax (f-CLSWGAN loss)
+    # pretrained frozen seen-class softmax (f-CLSWGAN loss); its head is cls_head
     pre_cls_epochs: int = 30
     pre_cls_lr: float = 1e-3
+    pre_cls_lr_decay: float = 0.0
     pre_cls_batch: int = 2048
+    pre_cls_betas: tuple = (0.5, 0.999)
     # synthesis and the final softmax classifier
     syn_per_unseen: int = 200
     syn_per_seen: int = 0
     mode: str = "merge"  # merge: real seen + synthetic; replace: synthetic only
-    feature_norm: str = "none"  # none | max: divide all features by the largest trainval feature value
+    feature_norm: str = "none"  # none | max (one global divisor) | minmax (each dimension to [0, 1])
     cls_epochs: int = 25
     cls_lr: float = 1e-3
+    cls_lr_decay: float = 0.0
     cls_batch: int = 2048
     cls_betas: tuple = (0.5, 0.999)
     cls_weight_decay: float = 0.0
+    cls_head: str = "linear"  # linear: softmax(Wx + b) | relu: softmax(ReLU(Wx + b)) (cycle-WGAN reference)
+    # validation search over the final classifier (head_space): the product of these lists, each empty = as set
+    syn_grid: tuple = ()  # syn_per_unseen values
+    cls_epochs_grid: tuple = ()
+    cls_lr_grid: tuple = ()
     # bookkeeping
     eval_every: int = 0  # monitor every k GAN epochs (0: max(1, epochs // 10)); always after the last
     max_critic_loss: float = 1e6  # |mean critic loss| of an epoch above this counts as divergence
     keep_train_features: bool = True  # store the real trainval features in the checkpoint (merge after load)
-    syn_grid: tuple = ()  # syn_per_unseen values tried by validation selection (empty: none)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# networks and losses
-
-def _init_linear(layer: nn.Linear, gen: torch.Generator, std: float = 0.02) -> None:
-    """N(0, std) weights, zero bias (f-CLSWGAN's initialisation), drawn from an explicit CPU generator."""
-    with torch.no_grad():
-        layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen) * std)
-        if layer.bias is not None:
-            layer.bias.zero_()
-
-
-class Generator(nn.Module):
-    """G([a; z]) -> hidden LeakyReLU -> feature_dim ReLU."""
-
-    def __init__(self, emb_dim: int, noise_dim: int, hidden: int, feat_dim: int, slope: float = 0.2):
-        super().__init__()
-        self.fc1 = nn.Linear(emb_dim + noise_dim, hidden)
-        self.fc2 = nn.Linear(hidden, feat_dim)
-        self.slope = slope
-
-    def forward(self, a: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(self.fc1(torch.cat([a, z], dim=1)), self.slope)
-        return F.relu(self.fc2(h))
-
-
-class Critic(nn.Module):
-    """D([x; a]) -> hidden LeakyReLU -> 1, with the first layer split as W_x x + W_a a + b."""
-
-    def __init__(self, feat_dim: int, emb_dim: int, hidden: int, slope: float = 0.2):
-        super().__init__()
-        self.fc_x = nn.Linear(feat_dim, hidden)
-        self.fc_a = nn.Linear(emb_dim, hidden, bias=False)
-        self.fc2 = nn.Linear(hidden, 1)
-        self.slope = slope
-
-    def project(self, a: torch.Tensor) -> torch.Tensor:
-        return self.fc_a(a)
-
-    def forward(self, x: torch.Tensor, a: torch.Tensor | None = None, *, a_proj: torch.Tensor | None = None):
-        if a_proj is None:
-            a_proj = self.fc_a(a)
-        return self.fc2(F.leaky_relu(self.fc_x(x) + a_proj, self.slope))
-
-
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, cond, *, lam: float = 10.0,
-                     alpha: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP term lam * mean_i (||grad_x D(x^_i, cond_i)||_2 - 1)^2 on x^ = alpha x + (1 - alpha) x~.
-
-    ``critic(x, cond)`` is any callable; ``alpha`` (N x 1) is drawn U(0, 1) from ``generator`` when not given.
-    The graph is kept (create_graph), so the result can be back-propagated into the critic's parameters.
-    """
-    if alpha is None:
-        alpha = torch.rand(real.shape[0], 1, generator=generator, device=real.device, dtype=real.dtype)
-    interp = (alpha * real + (1.0 - alpha) * fake).requires_grad_(True)
-    out = critic(interp, cond)
-    (grad,) = torch.autograd.grad(out.sum(), interp, create_graph=True)
-    return lam * ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -162,6 +118,8 @@ class CycleWGAN(ZSLMethod):
     config_class = CycleWGANConfig
     settings = ("inductive",)
     epochs_field = "epochs"
+    # validation selection keeps the GAN it validated instead of retraining it (docs/methods/cycle_wgan.md)
+    keeps_validated_model = True
     description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
                    "conditional WGAN-GP feature generator + softmax on synthetic features")
 
@@ -170,6 +128,7 @@ class CycleWGAN(ZSLMethod):
         _validate(self.config)
         self.history_: list[dict] = []
         self._cache: OrderedDict = OrderedDict()
+        self._scaler = FeatureScaler("none")
 
     # ----- building blocks -------------------------------------------------------------------------
     @property
@@ -188,8 +147,8 @@ class CycleWGAN(ZSLMethod):
         gen = torch.Generator().manual_seed(self.seed)
         self.G_ = Generator(A, self._noise_dim(), cfg.hidden_g, D, cfg.leaky_slope)
         self.D_ = Critic(D, A, cfg.hidden_d, cfg.leaky_slope)
-        for layer in (self.G_.fc1, self.G_.fc2, self.D_.fc_x, self.D_.fc_a, self.D_.fc2):
-            _init_linear(layer, gen)
+        self.G_.init(gen, cfg.gan_init)
+        self.D_.init(gen, cfg.gan_init)
         self.G_.to(self.device)
         self.D_.to(self.device)
         self.R_ = nn.Linear(D, A).to(self.device) if self.uses_cycle else None
@@ -202,15 +161,16 @@ class CycleWGAN(ZSLMethod):
         self.history_ = []
         self.epochs_trained_ = 0
         Xt = torch.as_tensor(X, device=dev)
-        self.feature_scale_ = 1.0
-        if cfg.feature_norm == "max":
-            top = float(Xt.max())
-            self.feature_scale_ = top if top > 0 else 1.0
-            Xt = Xt / self.feature_scale_
+        self._scaler = FeatureScaler.fit(cfg.feature_norm, Xt)
+        Xt = self._scaler.transform(Xt)
         yt = torch.as_tensor(y, device=dev)
         Et = torch.as_tensor(class_embeddings, device=dev)
         self.train_X_, self.train_y_ = Xt, yt
         self.train_embeddings_ = Et
+        # the reference trains R, C and the GAN on a random 90 % of the rows (train_fraction) and only monitors on
+        # the rest; the real seen features of the final classifier are all rows (train_X_)
+        keep = keep_fraction(Xt.shape[0], cfg.train_fraction, make_generator(self.seed + 6, dev), dev)
+        Xg, yg = (Xt, yt) if keep is None else (Xt[keep], yt[keep])
         self._build_networks()
         self._init_gan_optimizers()
         resume = getattr(self, "_resume_state", None)
@@ -218,12 +178,12 @@ class CycleWGAN(ZSLMethod):
             self.restore_training_state(resume)
         else:
             if self.uses_cycle:
-                self._pretrain_regressor(Xt, Et[yt])
+                self._pretrain_regressor(Xg, Et[yg])
             if self.uses_cls:
-                self.C_ = train_softmax(Xt, yt, Et.shape[0], epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
-                                        batch_size=cfg.pre_cls_batch, betas=(0.5, 0.999),
-                                        generator=make_generator(self.seed + 2, dev))
-        self._train_gan(Xt, yt, Et, monitor)
+                self.C_ = train_softmax(Xg, yg, Et.shape[0], epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
+                                        batch_size=cfg.pre_cls_batch, betas=cfg.pre_cls_betas, head=cfg.cls_head,
+                                        lr_decay=cfg.pre_cls_lr_decay, generator=make_generator(self.seed + 2, dev))
+        self._train_gan(Xg, yg, Et, monitor)
         self._cache.clear()
 
     def training_state(self) -> dict:
@@ -237,9 +197,9 @@ class CycleWGAN(ZSLMethod):
         }
 
     def restore_training_state(self, state: dict) -> int:
-        keep = (self.train_X_, self.train_y_)
+        keep = (self.train_X_, self.train_y_, self._scaler)
         self.load_state_dict(state["model"])
-        self.train_X_, self.train_y_ = keep
+        self.train_X_, self.train_y_, self._scaler = keep
         self._init_gan_optimizers()
         self._opt_g.load_state_dict(state["opt_g"])
         self._opt_d.load_state_dict(state["opt_d"])
@@ -257,16 +217,21 @@ class CycleWGAN(ZSLMethod):
     def _pretrain_regressor(self, X: torch.Tensor, A: torch.Tensor) -> None:
         cfg = self.config
         gen = torch.Generator().manual_seed(self.seed + 1)
-        with torch.no_grad():  # torch's default uniform range, from the injected generator
-            bound = 1.0 / math.sqrt(X.shape[1])
-            self.R_.weight.copy_((torch.rand(self.R_.weight.shape, generator=gen) * 2 - 1) * bound)
-            self.R_.bias.zero_()
+        if cfg.gan_init == "xavier":
+            init_linear(self.R_, gen, "xavier")
+        else:
+            with torch.no_grad():  # torch's default uniform range, from the injected generator
+                bound = 1.0 / math.sqrt(X.shape[1])
+                self.R_.weight.copy_((torch.rand(self.R_.weight.shape, generator=gen) * 2 - 1) * bound)
+                self.R_.bias.zero_()
         opt = make_adam(self.R_.parameters(), cfg.regressor_lr, weight_decay=cfg.regressor_weight_decay)
         dgen = make_generator(self.seed + 1, self.device)
         n = X.shape[0]
         bs = max(1, min(cfg.regressor_batch, n))
         losses = torch.zeros((), device=self.device)
-        for _ in range(cfg.regressor_epochs):
+        for epoch in range(cfg.regressor_epochs):
+            if cfg.regressor_lr_decay:
+                set_lr(opt, inverse_time_lr(cfg.regressor_lr, cfg.regressor_lr_decay, epoch))
             perm = torch.randperm(n, generator=dgen, device=self.device)
             for start in range(0, n, bs):
                 idx = perm[start:start + bs]
@@ -304,10 +269,13 @@ class CycleWGAN(ZSLMethod):
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(range(self.epochs_trained_ + 1, cfg.epochs + 1), initial=self.epochs_trained_, total=cfg.epochs, desc=f"{cfg.variant} GAN", unit="epoch", disable=not self.progress,
-                   leave=False)
+        bar = tqdm(range(self.epochs_trained_ + 1, cfg.epochs + 1), initial=self.epochs_trained_, total=cfg.epochs,
+                   desc=f"{cfg.variant} GAN", unit="epoch", disable=not self.progress, leave=False)
+        alpha_cols = X.shape[1] if cfg.gp_alpha == "element" else 1
         for epoch in bar:
             t0 = time.perf_counter()
+            set_lr(opt_g, inverse_time_lr(cfg.lr_g, cfg.lr_decay_g, epoch - 1))
+            set_lr(opt_d, inverse_time_lr(cfg.lr_d, cfg.lr_decay_d, epoch - 1))
             batches = self._epoch_batches(X.shape[0], gen)
             steps, _, bs = batches.shape
             sums = torch.zeros(6, device=dev)  # critic loss, W estimate, gp, cycle, cls, generator loss
@@ -322,7 +290,7 @@ class CycleWGAN(ZSLMethod):
                     a_proj = D.project(a)
                     out = D(torch.cat([x, fake]), a_proj=torch.cat([a_proj, a_proj]))
                     w_est = out[:bs].mean() - out[bs:].mean()
-                    alpha = torch.rand(bs, 1, generator=gen, device=dev)
+                    alpha = torch.rand(bs, alpha_cols, generator=gen, device=dev)
                     gp = gradient_penalty(critic, x, fake, a_proj, lam=cfg.gp_lambda, alpha=alpha)
                     loss_d = gp - w_est
                     opt_d.zero_grad(set_to_none=True)
@@ -339,7 +307,7 @@ class CycleWGAN(ZSLMethod):
                     cyc = F.mse_loss(R(fake), a)
                     loss_g = loss_g + cfg.r_beta * cyc
                 if use_cls:
-                    cls = F.cross_entropy(C(fake), yb)
+                    cls = F.cross_entropy(logits(C, fake, cfg.cls_head), yb)
                     loss_g = loss_g + cfg.c_beta * cls
                 opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
@@ -383,7 +351,7 @@ class CycleWGAN(ZSLMethod):
         z = torch.as_tensor(np.asarray(noise, dtype=np.float32), device=self.device)
         if z.shape != (a.shape[0], self._noise_dim()):
             raise DataError(None, "noise", f"expected shape ({a.shape[0]}, {self._noise_dim()}), got {tuple(z.shape)}")
-        return (self.G_(a, z) * self._scale()).cpu().numpy()
+        return self._scaler.inverse(self.G_(a, z)).cpu().numpy()
 
     def synthesize(self, class_embeddings, per_class, generator=None, *, seed: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -406,11 +374,7 @@ class CycleWGAN(ZSLMethod):
             generator = make_generator(int(generator), self.device)
         x, lab = self._synthesize_t(torch.as_tensor(E, device=self.device),
                                     torch.as_tensor(counts, device=self.device), generator)
-        return (x * self._scale()).cpu().numpy(), lab.cpu().numpy()
-
-    def _scale(self) -> float:
-        """Features are modelled divided by this (``feature_norm``); outputs are multiplied back."""
-        return float(getattr(self, "feature_scale_", 1.0))
+        return self._scaler.inverse(x).cpu().numpy(), lab.cpu().numpy()
 
     @torch.no_grad()
     def _synthesize_t(self, E: torch.Tensor, counts: torch.Tensor, gen: torch.Generator | None):
@@ -426,8 +390,9 @@ class CycleWGAN(ZSLMethod):
         cfg, dev = self.config, self.device
         sl = (np.full(candidate_embeddings.shape[0], -1, np.int64) if seen_labels is None
               else np.asarray(seen_labels, np.int64))
+        head = repr(tuple(getattr(cfg, f) for f in HEAD_FIELDS))  # head_space changes these between calls
         key = hashlib.sha1(candidate_embeddings.tobytes() + sl.tobytes()
-                           + str(candidate_embeddings.shape).encode()).hexdigest()
+                           + str(candidate_embeddings.shape).encode() + head.encode()).hexdigest()
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
@@ -456,13 +421,32 @@ class CycleWGAN(ZSLMethod):
         if xs.shape[0] == 0:
             raise ConfigError("cycle-wgan: no training samples for the final classifier (syn_per_unseen = 0?)")
         layer = train_softmax(xs, ys, K, epochs=cfg.cls_epochs, lr=cfg.cls_lr, batch_size=cfg.cls_batch,
-                              betas=cfg.cls_betas, weight_decay=cfg.cls_weight_decay,
+                              betas=cfg.cls_betas, weight_decay=cfg.cls_weight_decay, head=cfg.cls_head,
+                              lr_decay=cfg.cls_lr_decay, fraction=cfg.train_fraction,
                               generator=make_generator(self.seed + 5, dev))
-        clf = SoftmaxClassifier(layer, dev, input_scale=1.0 / self._scale())
+        clf = self._classifier(layer, cfg.cls_head)
         self._cache[key] = clf
         while len(self._cache) > 4:
             self._cache.popitem(last=False)
         return clf
+
+    def _classifier(self, layer: nn.Linear, head: str) -> SoftmaxClassifier:
+        transform = None if self._scaler.kind == "none" else self._scaler.transform
+        return SoftmaxClassifier(layer, self.device, head=head, transform=transform)
+
+    def adopt_seen_classes(self, X, y, class_embeddings) -> None:
+        """Use real features ``X`` with labels ``y`` (rows of ``class_embeddings``) as the seen-class side of the
+        final classifier (``merge``) from now on; the GAN is untouched. Used when validation selection keeps the
+        model trained on the validation view: its seen side then covers every training class."""
+        self._check_fitted()
+        E = check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_, dim_name="embedding dimension")
+        Xc = check_matrix(X, "X", dim=self.feature_dim_, dim_name="feature dimension")
+        yc = check_labels(y, Xc.shape[0], E.shape[0])
+        self.train_X_ = self._scaler.transform(torch.as_tensor(Xc, device=self.device))
+        self.train_y_ = torch.as_tensor(yc, device=self.device)
+        self.train_embeddings_ = torch.as_tensor(E, device=self.device)
+        self.num_train_classes_ = int(E.shape[0])
+        self._cache.clear()
 
     # ----- persistence -----------------------------------------------------------------------------
     def state_dict(self, with_features: bool = True) -> dict:
@@ -476,13 +460,12 @@ class CycleWGAN(ZSLMethod):
             "num_aux_classes": None if self.C_ is None else int(self.C_.out_features),
             "history": [dict(r) for r in self.history_],
             "epochs_trained": int(getattr(self, "epochs_trained_", 0)),
-            "feature_scale": self._scale(),
+            "scaler": self._scaler.state(),
             "train_features": cpu_copy(self.train_X_) if keep else None,
             "train_labels": cpu_copy(self.train_y_) if keep else None,
             # the final classifiers already trained (e.g. for the test candidates): kept so that a reloaded
             # model, on any device, scores those candidates exactly as before instead of retraining them
-            "final_classifiers": {key: {**cpu_copy(dict(clf.layer.state_dict())),
-                                        "input_scale": clf.input_scale}
+            "final_classifiers": {key: {**cpu_copy(dict(clf.layer.state_dict())), "head": clf.head}
                                   for key, clf in self._cache.items()},
         }
 
@@ -499,7 +482,7 @@ class CycleWGAN(ZSLMethod):
             self.C_.requires_grad_(False)
         self.history_ = [dict(r) for r in state.get("history", [])]
         self.epochs_trained_ = int(state.get("epochs_trained", len(self.history_)))
-        self.feature_scale_ = float(state.get("feature_scale", 1.0))
+        self._scaler = FeatureScaler.from_state(state.get("scaler"), float(state.get("feature_scale", 1.0)))
         tx = state.get("train_features")
         self.train_X_ = None if tx is None else tx.to(self.device)
         self.train_y_ = None if tx is None else state["train_labels"].to(self.device)
@@ -509,7 +492,7 @@ class CycleWGAN(ZSLMethod):
             with torch.no_grad():
                 layer.weight.copy_(head["weight"])
                 layer.bias.copy_(head["bias"])
-            self._cache[key] = SoftmaxClassifier(layer, self.device, input_scale=head["input_scale"])
+            self._cache[key] = self._classifier(layer, head.get("head", "linear"))
 
     # ----- presets and selection -------------------------------------------------------------------
     @classmethod
@@ -539,13 +522,25 @@ class CycleWGAN(ZSLMethod):
 
     @classmethod
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        """The preset itself, then each ``syn_grid`` count (GAN epochs come from the monitor)."""
-        out = [{}]
-        for n in config.syn_grid:
-            n = int(n)
-            if n != config.syn_per_unseen:
-                out.append({"syn_per_unseen": n})
-        return out
+        """One GAN run: its epoch comes from the monitor, the final classifier from ``head_space``."""
+        return [{}]
+
+    @classmethod
+    def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        """Final-classifier settings scored at every validation point without refitting the GAN: the product of
+        ``syn_grid`` (syn_per_unseen), ``cls_epochs_grid`` and ``cls_lr_grid`` (an empty list keeps the config's
+        value). The reference presets set none, so they are scored as given."""
+        axes = [(name, tuple(values)) for name, values in (("syn_per_unseen", config.syn_grid),
+                                                           ("cls_epochs", config.cls_epochs_grid),
+                                                           ("cls_lr", config.cls_lr_grid)) if values]
+        if not axes:
+            return [{}]
+        heads = [dict(zip([n for n, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+        if len(heads) > MAX_HEADS:
+            raise ConfigError(f"cycle-wgan: the head grid (syn_grid x cls_epochs_grid x cls_lr_grid) has "
+                              f"{len(heads)} entries; keep it at most {MAX_HEADS}, every one is trained at every "
+                              f"validation point")
+        return heads
 
 
 def _as_variant(cfg: CycleWGANConfig, variant: str | None, own_preset: bool) -> CycleWGANConfig:
@@ -584,17 +579,21 @@ def scaled_default(dataset=None) -> CycleWGANConfig:
 def _validate(cfg: CycleWGANConfig) -> None:
     if cfg.variant not in VARIANTS:
         raise ConfigError(f"cycle-wgan: unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)}")
-    if cfg.feature_norm not in FEATURE_NORMS:
-        raise ConfigError(f"cycle-wgan: unknown feature_norm {cfg.feature_norm!r}; choose one of "
-                          f"{', '.join(FEATURE_NORMS)}")
-    if cfg.mode not in MODES:
-        raise ConfigError(f"cycle-wgan: unknown mode {cfg.mode!r}; choose one of {', '.join(MODES)}")
+    for key, allowed in (("feature_norm", FEATURE_NORMS), ("mode", MODES), ("gan_init", INITS),
+                         ("gp_alpha", GP_ALPHAS), ("cls_head", HEADS)):
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"cycle-wgan: unknown {key} {getattr(cfg, key)!r}; choose one of {', '.join(allowed)}")
+    if not 0.0 < cfg.train_fraction <= 1.0:
+        raise ConfigError(f"cycle-wgan: train_fraction must be in (0, 1], got {cfg.train_fraction}")
     for key in ("epochs", "batch_size", "hidden_g", "hidden_d", "n_critic", "cls_batch", "regressor_batch",
                 "pre_cls_batch"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"cycle-wgan: {key} must be >= 1, got {getattr(cfg, key)}")
     for key in ("noise_dim", "syn_per_unseen", "syn_per_seen", "eval_every", "cls_epochs", "regressor_epochs",
                 "pre_cls_epochs"):
+        if getattr(cfg, key) < 0:
+            raise ConfigError(f"cycle-wgan: {key} must be >= 0, got {getattr(cfg, key)}")
+    for key in ("lr_decay_g", "lr_decay_d", "regressor_lr_decay", "pre_cls_lr_decay", "cls_lr_decay"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"cycle-wgan: {key} must be >= 0, got {getattr(cfg, key)}")
     for key in ("lr_g", "lr_d", "cls_lr", "max_critic_loss"):
