@@ -4,6 +4,7 @@ published numbers (validation-selected mean ± std, and the oracle selection the
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--address", help="run the seeds as Ray Tune trials on this Ray cluster (auto, HOST:PORT or "
+                                     "ray://HOST:PORT), as zslkit sweep does; needs pip install 'zslkit[sweep]'")
     p.set_defaults(func=run)
 
 
@@ -59,15 +62,32 @@ def run(args) -> int:
     if entry.get("variant"):
         overrides.setdefault("variant", entry["variant"])
 
+    def spec_of(selection: str, seed: int) -> RunSpec:
+        return RunSpec(method=entry["method"], dataset=spec_dataset, semantic=semantic, setting=entry["setting"],
+                       selection=selection, seed=seed, device=args.device, overrides=dict(overrides))
+
     def one(selection: str, seed: int) -> dict:
         run_dir = out / f"{selection}-seed{seed}"
         if (run_dir / "metrics.json").is_file():  # resume a partly done reproduction
             return json.loads((run_dir / "metrics.json").read_text())
-        spec = RunSpec(method=entry["method"], dataset=spec_dataset, semantic=semantic, setting=entry["setting"],
-                       selection=selection, seed=seed, device=args.device, overrides=dict(overrides))
+        spec = spec_of(selection, seed)
         print(f"[{args.paper} on {dataset.name} ({data_kind})] {selection} run, seed {seed} -> {run_dir}")
         return execute(spec, run_dir, progress=not args.no_progress, dataset=dataset)
 
+    if args.address:  # every run as a Ray Tune trial, the path zslkit sweep uses (docs/sweeps.md)
+        from zslkit.sweep import SweepError
+        from zslkit.sweep.engine import run_specs
+
+        if Path(spec_dataset).exists():
+            spec_dataset = str(Path(spec_dataset).resolve())
+        runs = [(sel, s) for sel, n in (("validation", args.seeds), ("oracle", args.oracle_seeds)) for s in range(n)]
+        try:
+            run_specs([(spec_of(sel, s), out / f"{sel}-seed{s}") for sel, s in runs
+                       if not (out / f"{sel}-seed{s}" / "metrics.json").is_file()], address=args.address, root=out,
+                      progress=not args.no_progress)
+        except SweepError as exc:
+            print(f"zslkit: error: {exc}", file=sys.stderr)
+            return 1
     val_runs = [one("validation", s) for s in range(args.seeds)]
     oracle_runs = [one("oracle", s) for s in range(args.oracle_seeds)]
 

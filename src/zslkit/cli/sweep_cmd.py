@@ -46,6 +46,8 @@ def add_parser(sub) -> None:
                                                          "SWEEP_DIR/sweep.json; --address may be given again)")
     p.add_argument("--show-all-test", action="store_true",
                    help="also show test numbers of configurations that were not chosen, labelled ORACLE")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots of every run directory (faster for "
+                                                           "many short trials)")
     p.add_argument("--no-progress", action="store_true", help="hide the live table of trials")
     p.set_defaults(func=run)
 
@@ -93,7 +95,7 @@ def make_plan(args):
                      params=params, fixed=fixed, search=args.search, samples=args.samples, scheduler=args.scheduler,
                      semantic=args.semantic, data_seed=args.data_seed, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, checkpoint_every=args.checkpoint_every,
-                     max_failures=args.max_failures)
+                     max_failures=args.max_failures, plots=not args.no_plots)
 
 
 def run(args) -> int:
@@ -126,7 +128,8 @@ def run(args) -> int:
                           "setting": plan.setting, "selection": "validation", "criterion": plan.criterion,
                           "device": "cuda" if plan.gpus_per_trial > 0 else "cpu", "overrides": plan.fixed,
                           "checkpoint_every": plan.checkpoint_every},
-                 "root": str(root.resolve()), "seeds": plan.seeds, "threads": max(1, int(plan.cpus_per_trial))}
+                 "root": str(root.resolve()), "seeds": plan.seeds, "threads": max(1, int(plan.cpus_per_trial)),
+                 "plots": plan.plots}
         grids, stopped = engine.fit_all(engine.sweep_tuners(root, plan, fixed, progress=not args.no_progress), root, plan,
                                resume=bool(args.resume))
     except SweepError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -200,17 +199,24 @@ def fit_watching_sigint(tuner):
     return grid, stopped
 
 
-def run_jobs(jobs: list[dict], root: Path, name: str, *, cpus_per_trial: float = 1, gpus_per_trial: float = 0,
-             max_failures: int = 3, progress: bool = True):
-    """Run explicit trial configs (``trial.reproduce_job``) as one Ray Tune experiment (``reproduce``)."""
+def run_specs(specs_dirs: list, *, address: str | None, root: Path, progress: bool = True) -> None:
+    """Run (RunSpec, run directory) pairs as one Ray Tune experiment (``zslkit reproduce --address``); a run
+    directory left unfinished by an earlier attempt continues from its checkpoint."""
+    from zslkit.sweep.trial import reproduce_job
+
+    if not specs_dirs:
+        return
+    gpus = 1.0 if str(specs_dirs[0][0].device).startswith("cuda") else 0.0
+    connect(address, need_cpus=1, need_gpus=gpus)
     from ray import tune
 
-    plan = SweepPlan(method="", datasets=[], setting="", seeds=[], params={}, cpus_per_trial=cpus_per_trial,
-                     gpus_per_trial=gpus_per_trial, max_failures=max_failures)
-    space = {"job": tune.grid_search([j["job"] for j in jobs])}
-    tuner = build_tuner(root, name, space, plan, progress=progress)
-    return tuner.fit()
-
-
-def stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    plan = SweepPlan(method="", datasets=[], setting="", seeds=[], params={}, gpus_per_trial=gpus)
+    space = {"job": tune.grid_search([reproduce_job(spec, d)["job"] for spec, d in specs_dirs])}
+    name = f"tune-reproduce-{time.strftime('%Y%m%d-%H%M%S')}"
+    _, stopped = fit_watching_sigint(build_tuner(Path(root), name, space, plan, progress=progress))
+    if stopped:
+        raise KeyboardInterrupt
+    missing = [str(d) for _, d in specs_dirs if not (Path(d) / "metrics.json").is_file()]
+    if missing:
+        raise SweepError(f"{len(missing)} run(s) did not finish on the cluster ({', '.join(missing)}); see their "
+                         f"sweep_trial.json and run the command again to continue them")

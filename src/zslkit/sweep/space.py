@@ -118,6 +118,7 @@ class SweepPlan:
     gpus_per_trial: float = 0.0
     checkpoint_every: int = 10
     max_failures: int = 3
+    plots: bool = True
 
     def to_json(self) -> dict:
         import dataclasses

@@ -39,7 +39,8 @@ def job_of(config: dict) -> dict:
     spec = dict(sweep["spec"], dataset=case["dataset"], seed=int(seed),
                 overrides={**sweep["spec"].get("overrides", {}), **params})
     return {"spec": spec, "run_dir": str(run_dir_for(sweep["root"], case["label"], params, seed)),
-            "params": params, "label": case["label"], "threads": sweep.get("threads", 1)}
+            "params": params, "label": case["label"], "threads": sweep.get("threads", 1),
+            "plots": sweep.get("plots", True)}
 
 
 def read_record(run_dir: Path) -> dict:
@@ -105,7 +106,8 @@ def run_trial(config: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     save("running")
     try:
-        metrics = execute(spec, run_dir, progress=False, resume=resume, on_validation=on_validation)
+        metrics = execute(spec, run_dir, progress=False, resume=resume, on_validation=on_validation,
+                          plots=job.get("plots", True))
     except ZslkitError as exc:  # a deterministic failure: retrying would fail the same way
         record["error"] = str(exc)
         save("failed")
