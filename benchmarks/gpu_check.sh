@@ -14,3 +14,5 @@ timeout 200 python3 benchmarks/bench_cvc.py --device cuda --episodes 10000 --rou
     --out "$OUT/cvc_cuda_tf32.json" 2>&1 | tail -8
 timeout 120 python3 benchmarks/profile_cvc.py --device cuda --out "$OUT/profile_cvc_cuda.json" 2>&1 | tail -22
 timeout 200 python3 benchmarks/bench_cyclewgan.py --device cuda --out "$OUT/cyclewgan_cuda.json" 2>&1 | tail -8
+timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_features_extract.py -m cuda 2>&1 | tail -3
+timeout 300 python3 benchmarks/bench_features.py --device cuda --images 2560 --out "$OUT/features_cuda.json" 2>&1 | tail -4
