@@ -222,3 +222,17 @@ def test_missing_optional_package_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", fake)
     with pytest.raises(MissingDependencyError, match=r"sentence-transformers.*pip install 'zslkit\[text\]'"):
         optional.require("sentence_transformers", "text model x")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_extraction_with_float16_autocast_matches_cpu(image_folder, tmp_path):
+    images = list_images(image_folder)
+    bb = load_backbone("timm:test_efficientnet", weights="random", image_size=32)
+    cpu = extract_features(images, bb, tmp_path / "cpu", batch_size=4, workers=0, progress=False, fmt="npz")
+    gpu = extract_features(images, bb, tmp_path / "gpu", batch_size=4, workers=2, progress=False, fmt="npz",
+                           device="cuda")
+    assert cpu["num_features"] == gpu["num_features"] == 12 and gpu["device"].startswith("cuda")
+    a, b = np.load(tmp_path / "cpu" / "features.npz"), np.load(tmp_path / "gpu" / "features.npz")
+    assert b["features"].dtype == np.float32 and np.array_equal(a["labels"], b["labels"])
+    np.testing.assert_allclose(b["features"], a["features"], rtol=0.05, atol=0.05)  # float16 autocast
