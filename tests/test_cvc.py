@@ -225,7 +225,8 @@ def test_default_config_uses_presets_and_scales_otherwise(easy):
     cfg = CVCZSL.default_config(renamed, "inductive")
     assert cfg == scaled_defaults(renamed, "inductive")
     assert cfg.ways <= easy.seen_classes.size and cfg.episode_overflow == "clip"
-    assert CVCZSL.search_space(cfg) == [{}]
+    assert CVCZSL.search_space(cfg) == [{"lr": 1e-4}, {"lr": 1e-3}]  # the scaled defaults search the lr
+    assert CVCZSL.search_space(dataclasses.replace(cfg, lr_grid=())) == [{}]
     assert CVCZSL.search_space(dataclasses.replace(cfg, lr_grid=(1e-4, 3e-4))) == [{"lr": 1e-4}, {"lr": 3e-4}]
 
 

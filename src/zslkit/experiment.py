@@ -27,7 +27,7 @@ class RunSpec:
     data_seed: int = 0
     setting: str = "inductive"
     selection: str = "validation"
-    criterion: str = "gzsl_h"
+    criterion: str | None = None  # None: the method's default_criterion
     seed: int = 0
     device: str = "auto"
     overrides: dict = field(default_factory=dict)
@@ -36,8 +36,9 @@ class RunSpec:
 
 
 def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
-    """The method's preset (or scaled defaults) for the dataset, then the user's overrides. Episode sizes
-    the user asked for explicitly are never clipped to the data silently: an impossible one is an error."""
+    """The method's preset (or scaled defaults) for the dataset, then the user's overrides (a changed training
+    length rescales the learning-rate schedule, ``follow_budget``). Episode sizes the user asked for
+    explicitly are never clipped to the data silently: an impossible one is an error."""
     variant = spec.overrides.get("variant")
     config = method_cls.default_config(dataset, spec.setting, **({"variant": variant} if variant else {}))
     overrides = dict(spec.overrides)
@@ -46,7 +47,20 @@ def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
         overrides.pop("variant", None)
     if "episode_overflow" in names and ({"ways", "shots"} & set(overrides)):
         overrides.setdefault("episode_overflow", "error")
-    return apply_overrides(config, overrides, source="command line")
+    return method_cls.follow_budget(config, apply_overrides(config, overrides, source="command line"), spec.setting)
+
+
+def preset_semantic(method_cls, dataset: ZSLDataset, spec: RunSpec) -> str | None:
+    """The semantic source the chosen preset asks for (e.g. ``original_att`` for the CVC-ZSL reference on AwA2),
+    when the user named none and the real dataset was loaded with another; else None."""
+    from zslkit.presets import find_preset
+
+    if spec.semantic is not None or dataset.synthetic:
+        return None
+    preset = find_preset(method_cls.name, dataset.name, spec.setting, spec.overrides.get("variant"))
+    if preset is None or preset.semantic is None or preset.name.lower() != dataset.name.lower():
+        return None
+    return None if preset.semantic == dataset.semantic_source else preset.semantic
 
 
 def load_spec(run_dir: str | Path) -> RunSpec:
@@ -75,6 +89,10 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
     device = resolve_device(spec.device)
     if dataset is None:
         dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
+    semantic = preset_semantic(method_cls, dataset, spec)
+    if semantic is not None:  # the preset was made for another semantic source of this dataset (AwA2 reference)
+        spec = dataclasses.replace(spec, semantic=semantic)
+        dataset = open_dataset(spec.dataset, semantic=semantic, seed=spec.data_seed)
     config = build_config(method_cls, dataset, spec)
     if spec.deterministic:
         set_deterministic(True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ from zslkit.protocol.selection import SELECTION_MODES, validation_view
 log = logging.getLogger("zslkit.pipeline")
 
 SETTINGS = ("inductive", "transductive")
-CRITERIA = ("gzsl_h", "zsl_t1")
+CRITERIA = ("gzsl_h", "zsl_t1", "gzsl_cs_h")
 
 
 @dataclass
@@ -50,11 +51,15 @@ def fit_on(model: ZSLMethod, dataset: ZSLDataset, transductive: bool, monitor=No
     return model.fit(X, y, dataset.class_embeddings[seen], monitor=monitor, **fit_kwargs)
 
 
-def best_row(history: list[dict], criterion: str, candidate: int | None = None) -> dict | None:
-    """The first row with the highest ``criterion`` (ties keep the earliest evaluation point)."""
+def best_row(history: list[dict], criterion: str, candidate: int | None = None,
+             stage: str | None = None) -> dict | None:
+    """The first row with the highest ``criterion`` (ties keep the earliest evaluation point), among the rows
+    of ``candidate`` and of selection ``stage`` ("warmup" or "validation") when given."""
     best = None
     for row in history:
         if candidate is not None and row["candidate"] != candidate:
+            continue
+        if stage is not None and row.get("stage", "validation") != stage:
             continue
         if best is None or row[criterion] > best[criterion] + 1e-12:
             best = row
@@ -63,33 +68,37 @@ def best_row(history: list[dict], criterion: str, candidate: int | None = None) 
 
 def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, config, *, setting: str = "inductive",
                          criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
-                         resumer: "_Resumer | None" = None, kept: dict | None = None, on_validation=None) -> dict:
+                         resumer: "_Resumer | None" = None, kept: dict | None = None, on_validation=None,
+                         stage: str = "validation") -> dict:
     """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
     classes vs validation classes, test data never touched), score each evaluation point under every
     ``head_space`` entry, and return the best row by ``criterion`` (its ``overrides`` and ``epoch`` say what
     was chosen). Rows are appended to ``history``; ``make(cfg)`` builds a model (default: seed 0 on the
     automatic device). With ``kept`` (a dict), ``kept["state"]`` receives the best point's ``state_dict()``
     (for methods that keep the validated model instead of retraining); ``on_validation(row)``, if given,
-    sees every new row (live progress, early stopping in sweeps)."""
+    sees every new row (live progress, early stopping in sweeps). ``stage`` tags the rows ("warmup" for the
+    inductive warm-up of a transductive method). A fit stops early once ``validation_patience`` (a config
+    fraction of its epochs, 0: never) passes without a better point of that fit."""
     make = make or (lambda cfg: method_cls(cfg))
     history = [] if history is None else history
     resumer = resumer or _Resumer(None)
     transductive = setting == "transductive"
     view = validation_view(dataset)
     heads = method_cls.head_space(config, dataset, setting) or [{}]
-    best = {"row": best_row(history, criterion)}
+    best = {"row": best_row(history, criterion, stage=stage)}
     for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
-        if resumer.done("validation", i):
+        if resumer.done(stage, i):
             continue
         cfg = apply_overrides(config, overrides)
+        patience = _patience(method_cls, cfg)
 
-        def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg):
+        def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience):
             shown = None
             for head in heads:
                 m.config = apply_overrides(_cfg, head)
                 ts = TestScores(m, view)
                 met = ts.metrics(ts.best_gamma())
-                row = {"candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met}
+                row = {"stage": stage, "candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met}
                 history.append(row)
                 if on_validation is not None:
                     on_validation(row)
@@ -100,14 +109,37 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
                 if shown is None or met[criterion] > shown[criterion]:
                     shown = met
             m.config = _cfg
+            own = best_row(history, criterion, candidate=_i, stage=stage)
+            if _patience and own is not None and epoch - own["epoch"] >= _patience:
+                raise _StopFit(epoch)
             return shown
 
-        log.info("validation candidate %d: %s", i, overrides or "(preset)")
+        log.info("%s candidate %d: %s", stage, i, overrides or "(preset)")
         extra = (lambda: {"best_state": kept["state"]}) if kept is not None else None
-        fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs("validation", i, history, extra=extra))
+        try:
+            fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs(stage, i, history, extra=extra))
+        except _StopFit as stop:
+            log.info("%s candidate %d stopped at epoch %d: no better validation point for %d epochs", stage, i,
+                     stop.epoch, patience)
     if best["row"] is None:
         raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
     return best["row"]
+
+
+class _StopFit(Exception):
+    """Raised by a validation monitor to end a fit early (patience exhausted)."""
+
+    def __init__(self, epoch: int):
+        super().__init__(epoch)
+        self.epoch = epoch
+
+
+def _patience(method_cls: type[ZSLMethod], cfg) -> int:
+    """Epochs without a better validation point after which a validation fit stops (0: never)."""
+    fraction = float(getattr(cfg, "validation_patience", 0.0) or 0.0)
+    if fraction <= 0 or not method_cls.epochs_field:
+        return 0
+    return max(1, int(math.ceil(fraction * getattr(cfg, method_cls.epochs_field))))
 
 
 def chosen_overrides(method_cls: type[ZSLMethod], row: dict) -> dict:
@@ -118,7 +150,7 @@ def chosen_overrides(method_cls: type[ZSLMethod], row: dict) -> dict:
     return chosen
 
 
-PHASE_ORDER = {"validation": 0, "final": 1, "oracle": 0, "fixed": 0}
+PHASE_ORDER = {"warmup": 0, "validation": 1, "final": 2, "oracle": 0, "fixed": 0}
 
 
 class _Resumer:
@@ -153,7 +185,7 @@ class _Resumer:
 
 
 def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=None, setting: str = "inductive",
-                 selection: str = "validation", criterion: str = "gzsl_h", seed: int = 0, device="auto",
+                 selection: str = "validation", criterion: str | None = None, seed: int = 0, device="auto",
                  progress: bool = False, store: ProgressStore | None = None, on_validation=None) -> ProtocolResult:
     """Run the protocol; see the module docstring. With ``store``, fits checkpoint periodically and a
     run interrupted earlier continues from the stored position. ``on_validation(row)`` sees every
@@ -164,6 +196,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         raise ConfigError(f"method {method_cls.name!r} supports {', '.join(method_cls.settings)}, not {setting!r}")
     if selection not in SELECTION_MODES:
         raise ConfigError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTION_MODES)}")
+    criterion = criterion or method_cls.default_criterion
     if criterion not in CRITERIA:
         raise ConfigError(f"unknown selection criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
     transductive = setting == "transductive"
@@ -183,6 +216,14 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     elif selection == "validation":
         keep = method_cls.keeps_validated_model
         kept = {"state": (resumer.saved.get("extra") or {}).get("best_state") if resumer.saved else None}
+        warm_cfg = method_cls.warmup_config(config) if transductive else None
+        if warm_cfg is not None:  # transductive from the best inductive model: choose the warm-up first
+            warm = select_on_validation(method_cls, dataset, warm_cfg, setting="inductive", criterion=criterion,
+                                        make=make, history=history, resumer=resumer, on_validation=on_validation,
+                                        stage="warmup")
+            config = method_cls.with_warmup(config, chosen_overrides(method_cls, warm))
+            log.info("warm-up chosen on validation (%s=%.4f): %s", criterion, warm[criterion],
+                     chosen_overrides(method_cls, warm))
         best = select_on_validation(method_cls, dataset, config, setting=setting, criterion=criterion, make=make,
                                     history=history, resumer=resumer, kept=kept if keep else None,
                                     on_validation=on_validation)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from zslkit.errors import ConfigError
+from zslkit.pipeline import CRITERIA
 from zslkit.protocol.selection import SELECTION_MODES
 
 DEFAULT_METHOD = "cvc-zsl"
@@ -19,6 +20,8 @@ OVERRIDE_OPTIONS = {
     "lr": float,
     "variant": str,
 }
+# options whose config field has another name
+OPTION_FIELDS = {"episodes_per_epoch": "episodes"}
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,8 +45,9 @@ def add_parser(sub) -> None:
     p.add_argument("--setting", default="inductive", choices=["inductive", "transductive"])
     p.add_argument("--selection", default="validation", choices=list(SELECTION_MODES),
                    help="validation (default, honest), fixed (no selection) or oracle (test-selected, labelled)")
-    p.add_argument("--criterion", default="gzsl_h", choices=["gzsl_h", "zsl_t1"],
-                   help="what selection maximises (default gzsl_h)")
+    p.add_argument("--criterion", default=None, choices=list(CRITERIA),
+                   help="what validation selection maximises (default: the method's; gzsl_h for cvc-zsl and "
+                        "cycle-wgan, gzsl_cs_h (calibrated H) for eszsl)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", help="run directory (default runs/<method>-<dataset>-seed<S>)")
@@ -58,6 +62,8 @@ def add_parser(sub) -> None:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
                        help=("method variant or preset variant (cycle-wgan: cycle-wgan | f-clswgan | cycle-clswgan; "
                              "cvc-zsl: reference = the full 1000 x 1000 reference protocol)") if name == "variant"
+                       else f"override the preset's {OPTION_FIELDS.get(name, name)} (learning-rate schedules follow a "
+                            f"changed training length)" if name in ("epochs", "episodes_per_epoch")
                        else f"override the preset's {name}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field of the method (repeatable)")
@@ -65,7 +71,7 @@ def add_parser(sub) -> None:
 
 
 def collect_overrides(args) -> dict:
-    overrides = {k: getattr(args, k) for k in OVERRIDE_OPTIONS if getattr(args, k, None) is not None}
+    overrides = {OPTION_FIELDS.get(k, k): getattr(args, k) for k in OVERRIDE_OPTIONS if getattr(args, k, None) is not None}
     for item in args.set:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")

@@ -162,6 +162,8 @@ class ZSLMethod(ABC):
     # ``adopt_seen_classes`` with all trainval data) instead of retraining on trainval; for methods whose
     # retrained model does not reproduce what was validated (GANs). See docs/protocol.md.
     keeps_validated_model: ClassVar[bool] = False
+    # what validation selection maximises unless the user says (gzsl_h, zsl_t1 or gzsl_cs_h)
+    default_criterion: ClassVar[str] = "gzsl_h"
 
     def __init__(self, config: Any = None, *, seed: int = 0, device: str | torch.device = "auto",
                  progress: bool = False, **overrides):
@@ -337,6 +339,23 @@ class ZSLMethod(ABC):
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
         """Override dicts tried during validation selection (the first is usually ``{}``); each is a fit."""
         return [{}]
+
+    @classmethod
+    def warmup_config(cls, config):
+        """For transductive methods that start from an inductive model: the inductive configuration whose
+        validation selection chooses that warm-up (see ``with_warmup``); None: no warm-up stage."""
+        return None
+
+    @classmethod
+    def with_warmup(cls, config, chosen: dict):
+        """The transductive ``config`` starting from the warm-up whose overrides (epochs included) were chosen."""
+        return config
+
+    @classmethod
+    def follow_budget(cls, base, config, setting: str = "inductive"):
+        """``config`` (``base`` with user overrides) with its learning-rate schedule rescaled to a changed
+        training length, unless the schedule itself was overridden. The base keeps the config as is."""
+        return config
 
     @classmethod
     def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:

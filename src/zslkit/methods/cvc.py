@@ -88,6 +88,9 @@ class CVCConfig:
     graph_episodes: int = 8  # training steps per captured CUDA graph (unrolled)
     tf32: bool = False  # CUDA only: TensorFloat-32 tensor-core matmuls in training steps (faster, 10-bit mantissa)
     lr_grid: tuple = ()  # learning rates tried during validation selection (empty: only the config's)
+    # validation selection stops a fit after this fraction of its epochs without a better validation point
+    # (0: never; the chosen epoch is unaffected, later epochs would only have been worse)
+    validation_patience: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -736,26 +739,73 @@ class CVCZSL(ZSLMethod):
         key = "trans_lr" if setting == "transductive" else "lr"
         return [{key: float(v)} for v in config.lr_grid] or [{}]
 
+    @classmethod
+    def warmup_config(cls, config):
+        """The inductive configuration whose validation selection chooses a transductive run's warm-up
+        (the reference self-trains from its best inductive model): ``inductive_epochs`` as the budget."""
+        return replace(config, epochs=config.inductive_epochs, gzsl_seen_classifiers="generated")
+
+    @classmethod
+    def with_warmup(cls, config, chosen: dict):
+        """``config`` (transductive) starting from the warm-up chosen on validation (its epochs and lr)."""
+        return replace(config, inductive_epochs=int(chosen.get("epochs", config.inductive_epochs)),
+                       lr=float(chosen.get("lr", config.lr)))
+
+    @classmethod
+    def follow_budget(cls, base, config, setting: str = "inductive"):
+        """StepLR periods keep their share of a training length the user changed (``--epochs``): e.g. the
+        default's halving every third of the epochs stays every third, instead of decaying the rate to nothing
+        in a longer run. A step size the user set explicitly is kept."""
+        pairs = [("epochs", "step_size")] if setting == "inductive" else [("inductive_epochs", "step_size"),
+                                                                          ("epochs", "trans_step_size")]
+        for length, step in pairs:
+            old, new = getattr(base, length), getattr(config, length)
+            if new != old and old > 0 and getattr(config, step) == getattr(base, step):
+                scaled = max(1, round(getattr(base, step) * new / old))
+                log.info("%s changed %d -> %d: %s rescaled %d -> %d", length, old, new, step, getattr(base, step),
+                         scaled)
+                config = replace(config, **{step: scaled})
+        return config
+
+
+# episodes the default budget gives each seen class (class visits = episodes x ways / classes): enough for the
+# generator to see every class's samples many times over (the reference: 10^6 episodes of 32 ways)
+VISITS_PER_CLASS = 2000
+MIN_EPISODES, MAX_EPISODES, EPISODES_PER_EPOCH = 3000, 20000, 100
+
 
 def scaled_defaults(dataset=None, setting: str = "inductive") -> CVCConfig:
-    """Working defaults with a bounded CPU budget, for datasets without a preset.
+    """Working defaults for datasets without a preset: rules from the data's class count and size.
 
-    Architecture and cosine classifier as the reference; 16 ways x 4 shots (the reference README's AwA1
-    episode) clipped to the seen classes and the smallest class; 30 epochs x 100 episodes with lr 1e-4
-    halved every 10 epochs (the reference's lr 1e-5 assumes 1000 x 1000 episodes); transductive: 20
-    inductive warm-up epochs then 20 self-training epochs of 16 ways x 1 shot (README) re-pseudo-labelling
-    every 2 epochs. A few thousand samples finish in minutes on a 2-core CPU.
+    * Architecture and cosine classifier as the reference; episodes of the reference code's 32 ways x 4 shots,
+      clipped to the seen classes and the smallest class.
+    * Budget: every seen class visited about ``VISITS_PER_CLASS`` times (episodes = visits x classes / ways),
+      3000..20000 episodes of 100 per epoch: a few classes need little, hundreds of classes need the
+      reference's order of magnitude (its README runs use 10^5..10^6 episodes) and a CPU run stays minutes.
+    * Learning rate chosen on validation among 1e-4 and 1e-3 (``lr_grid``): the reference's 1e-5 assumes
+      10^6 episodes, and which of the two wins depends on the data (1e-3 trains faster, 1e-4 is safer; in
+      transductive runs the same grid serves the warm-up's lr, then the self-training's trans_lr);
+      StepLR halves it at a third and two thirds of the budget (``follow_budget`` keeps that share when the
+      epochs change); validation fits stop after a third of the epochs without improvement.
+    * Transductive: the warm-up (inductive epochs and lr) is chosen on validation first, then self-training
+      for a third of the budget, episodes of 32 x 4 seen samples (the code default: with 16 x 1 the pseudo-
+      labelled samples outnumber the labelled ones and the seen classes are forgotten) re-pseudo-labelled
+      every 2 epochs.
     """
-    cfg = CVCConfig(ways=16, shots=4, lr=1e-4, weight_decay=1e-4, step_size=10, epochs=30, episodes=100,
-                    episode_overflow="clip", finetune_episodes=200, inductive_epochs=20, trans_ways=16,
-                    trans_shots=1, trans_lr=1e-4, trans_weight_decay=1e-5, trans_step_size=10, refresh=2)
-    if setting == "transductive":
-        cfg = replace(cfg, epochs=20, gzsl_seen_classifiers="learned")
+    seen = dataset.seen_classes.size if dataset is not None else 50
+    smallest = 4
     if dataset is not None:
-        seen = dataset.seen_classes
-        counts = np.bincount(dataset.labels[dataset.splits["trainval"]], minlength=dataset.num_classes)[seen]
+        counts = np.bincount(dataset.labels[dataset.splits["trainval"]],
+                             minlength=dataset.num_classes)[dataset.seen_classes]
         smallest = int(counts.min()) if counts.size else 1
-        cfg = replace(cfg, ways=max(1, min(cfg.ways, seen.size)), shots=max(1, min(cfg.shots, smallest)),
-                      trans_ways=max(1, min(cfg.trans_ways, seen.size)),
-                      trans_shots=max(1, min(cfg.trans_shots, smallest)))
+    ways, shots = max(1, min(32, seen)), max(1, min(4, smallest))
+    total = min(MAX_EPISODES, max(MIN_EPISODES, VISITS_PER_CLASS * seen // ways))
+    epochs = max(1, -(-total // EPISODES_PER_EPOCH))
+    cfg = CVCConfig(ways=ways, shots=shots, lr=1e-4, lr_grid=(1e-4, 1e-3), weight_decay=1e-4,
+                    step_size=max(1, epochs // 3), epochs=epochs, episodes=EPISODES_PER_EPOCH,
+                    episode_overflow="clip", finetune_episodes=200, validation_patience=1 / 3,
+                    inductive_epochs=epochs, trans_ways=ways, trans_shots=shots, trans_lr=1e-4,
+                    trans_weight_decay=1e-5, trans_step_size=max(1, epochs // 3), refresh=2)
+    if setting == "transductive":
+        cfg = replace(cfg, epochs=max(1, epochs // 3), gzsl_seen_classifiers="learned")
     return cfg

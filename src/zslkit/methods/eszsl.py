@@ -3,7 +3,8 @@
 A bilinear compatibility x^T V a between a visual feature x and a class embedding a, with the closed
 form V = (X^T X + g I)^-1 X^T Y E (E^T E + l I)^-1, where Y is the {-1, 1} label matrix of the seen
 training samples and E the seen-class embeddings. Regularisers g = 10^gamma_exp and l = 10^lambda_exp
-are chosen on the validation classes over the grid in ``search_space``.
+are chosen on the validation classes over the paper's grid 10^-3..10^3 (``search_space``), by the calibrated
+GZSL H (``default_criterion``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class ESZSLConfig:
     gamma_exp: float = 0.0  # feature-side ridge: 10**gamma_exp
     lambda_exp: float = 0.0  # embedding-side ridge: 10**lambda_exp
     normalize_features: bool = True  # L2-normalise visual features before fitting and scoring
-    grid: tuple = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0)  # exponents tried during validation selection
+    grid: tuple = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # exponents tried for both (the paper's 10^-3..10^3)
 
 
 class _BilinearClassifier(CandidateClassifier):
@@ -44,6 +45,9 @@ class ESZSL(ZSLMethod):
     name = "eszsl"
     config_class = ESZSLConfig
     epochs_field = None
+    # ESZSL is a ZSL method: its uncalibrated seen scores dominate GZSL, so its regularisers are chosen by the
+    # calibrated H on validation (fashion-zsl, 4 folds: T1 0.63 -> 0.73 against choosing by raw H)
+    default_criterion = "gzsl_cs_h"
     description = "ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear compatibility"
 
     def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:

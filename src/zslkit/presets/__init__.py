@@ -6,6 +6,8 @@ File format::
       setting: inductive          # or transductive (optional, default inductive)
       variant: f-clswgan          # optional: the method variant the entry is for
       source: "where these numbers were read (paper / reference code file @ commit / chosen on val)"
+      semantic: original_att      # optional: the semantic source the entry was made for (used when the user
+                                  # names none, e.g. the CVC-ZSL reference reads original_att for AwA2)
       params: {ways: 16, shots: 4, ...}   # fields of the method's config dataclass
 
 Lookup (``find_preset``): "<DATASET>/<setting>" keys are written as separate entries named
@@ -31,6 +33,7 @@ class Preset:
     source: str
     params: dict
     variant: str | None = None
+    semantic: str | None = None
 
 
 def _load_file(method: str) -> dict:
@@ -56,7 +59,7 @@ def list_presets(method: str) -> list[Preset]:
         name = entry.get("dataset", key.split("/")[0])
         out.append(Preset(method=method, name=str(name), setting=str(entry.get("setting", "inductive")),
                           source=str(entry["source"]), params=dict(entry["params"] or {}),
-                          variant=entry.get("variant")))
+                          variant=entry.get("variant"), semantic=entry.get("semantic")))
     return out
 
 
