@@ -141,11 +141,23 @@ def _coerce(value, current, key: str, source: str):
         if isinstance(current, tuple):
             if isinstance(value, str):
                 value = [v for v in value.split(",") if v]
-            return tuple(_coerce(v, current[0], key, source) if current else v for v in value)
+            return tuple(_coerce(v, current[0], key, source) if current else _number_or_text(v) for v in value)
         if isinstance(current, str):
             return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: {key}={value!r} is not a valid {type(current).__name__}") from None
+    return value
+
+
+def _number_or_text(value):
+    """An element of a tuple whose type is unknown (the default is empty): int, float, or the text itself."""
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
     return value
 
 
