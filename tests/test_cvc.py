@@ -206,10 +206,13 @@ def test_presets_cite_sources_and_load():
     presets = list_presets("cvc-zsl")
     assert presets and all(p.source.strip() for p in presets)
     names = {(p.name.lower(), p.setting, p.variant) for p in presets}
-    for ds in ("awa1", "awa2", "cub", "sun", "apy", "flo", "synthetic-awa1", "synthetic-awa2", "synthetic-cub",
-               "synthetic-sun", "synthetic-apy", "synthetic-flo", "synthetic-cub-sent", "synthetic-tiny"):
+    for ds in ("synthetic-awa1", "synthetic-awa2", "synthetic-cub", "synthetic-sun", "synthetic-apy", "synthetic-flo",
+               "synthetic-cub-sent", "synthetic-tiny"):
         for setting in ("inductive", "transductive"):
             assert (ds, setting, None) in names, (ds, setting)
+    for ds in ("awa1", "awa2", "cub", "sun", "apy", "flo"):  # real data: the scaled rules (no untuned entry) ...
+        assert not any(n == ds and v is None for n, _, v in names), ds
+    assert ("awa2", "inductive", "reference") in names  # ... and the reference protocol (AwA2: original_att)
     for p in presets:  # every entry builds a valid config
         CVCConfig(**{**dataclasses.asdict(CVCConfig()), **p.params})
 

@@ -337,7 +337,9 @@ class CVCZSL(ZSLMethod):
         """(ways, shots) that the data allows: ConfigError, or clipped with a warning (episode_overflow)."""
         if self.config.episode_overflow == "clip":
             new_ways, new_shots = min(ways, sampler.num_available), min(shots, sampler.min_count)
-            if (new_ways, new_shots) != (ways, shots):
+            warned = self.__dict__.setdefault("_clip_warned", set())
+            if (new_ways, new_shots) != (ways, shots) and (what, ways, shots) not in warned:
+                warned.add((what, ways, shots))  # once per fit and stage, not at every fine-tuning
                 log.warning("%s episodes of %d ways x %d shots do not fit the training data (%d classes, smallest "
                             "has %d samples): clipped to %d x %d (episode_overflow='clip')", what, ways, shots,
                             sampler.num_available, sampler.min_count, new_ways, new_shots)
