@@ -128,7 +128,7 @@ def test_interrupted_sweep_resumes_without_rerunning(tmp_path, ray_address):
     cmd = [sys.executable, "-c", "import sys; from zslkit.cli import main; sys.exit(main())", "sweep",
            "--dataset", "synthetic-tiny", "--seeds", "0-1", "--search", "random", "--samples", "1",
            "--param", "lr=1e-4,3e-4", "--param", "ways=4,8", "--set", "epochs=6", "--checkpoint-every", "1",
-           "--cpus-per-trial", "2", "--no-plots", *TINY, "--address", ray_address, "--out", str(out)]
+           "--cpus-per-trial", "2", "--no-plots", *TINY[:-1], "--address", ray_address, "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
     deadline = time.monotonic() + 120
@@ -141,6 +141,7 @@ def test_interrupted_sweep_resumes_without_rerunning(tmp_path, ray_address):
     log, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, log
     assert "zslkit sweep --resume" in log
+    assert "validation (best so far)" in log and "synthetic-tiny/" in log  # the live table (no --no-progress)
     finished = {d: (d / "metrics.json").stat().st_mtime_ns for d in run_dirs(out) if (d / "metrics.json").is_file()}
     assert len(finished) == 1  # one trial at a time (2 CPUs each): the second was running or pending
     assert main(["sweep", "--resume", str(out), "--no-progress"]) == 0
@@ -207,6 +208,8 @@ def test_optuna_asha_over_two_datasets(tmp_path, ray_address):
         for r in chosen:
             assert r["seeds_finished"] == [0] and r["test"] is not None
     assert all(t["status"] in ("finished", "stopped early") for t in summary["trials"])
+    for t in summary["trials"]:  # a trial ASHA stopped has no test numbers at all
+        assert (Path(t["run_dir"]) / "metrics.json").is_file() == (t["status"] == "finished")
 
 
 def test_gpus_per_trial_without_gpu_is_one_line(tmp_path, ray_address, capsys):

@@ -95,7 +95,8 @@ def make_plan(args):
                      params=params, fixed=fixed, search=args.search, samples=args.samples, scheduler=args.scheduler,
                      semantic=args.semantic, data_seed=args.data_seed, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, checkpoint_every=args.checkpoint_every,
-                     max_failures=args.max_failures, plots=not args.no_plots)
+                     max_failures=args.max_failures, plots=not args.no_plots,
+                     criterion=method_cls.default_criterion)
 
 
 def run(args) -> int:

@@ -59,20 +59,23 @@ def _check_reachable(address: str) -> None:
                          f"head running there (ray start --head)?") from None
 
 
-class ProgressTable:
-    """Prints a table of trials with their latest validation numbers, at most every ``interval`` seconds."""
+class TrialWatcher:
+    """A Ray Tune callback on the driver: prints the table of trials (at most every ``interval`` seconds,
+    when ``show``) and marks trials the scheduler stopped early in their ``sweep_trial.json``."""
 
     def __new__(cls, *args, **kwargs):
         from ray import tune
 
-        class _Table(tune.Callback):
-            def __init__(self, interval: float = 15.0):
-                self.interval, self.last = interval, 0.0
+        class _Watcher(tune.Callback):
+            def __init__(self, show: bool = True, interval: float = 15.0):
+                self.show_table, self.interval, self.last = show, interval, 0.0
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
                 self.show(trials)
 
             def on_trial_complete(self, iteration, trials, trial, **info):
+                if not (trial.last_result or {}).get("run_finished"):
+                    mark_stopped(trial.config)
                 self.show(trials)
 
             def on_experiment_end(self, trials, **info):
@@ -80,28 +83,46 @@ class ProgressTable:
 
             def show(self, trials, force: bool = False) -> None:
                 now = time.monotonic()
-                if not force and now - self.last < self.interval:
+                if not self.show_table or (not force and now - self.last < self.interval):
                     return
                 self.last = now
                 print(progress_text(trials), flush=True)
 
-        return _Table(*args, **kwargs)
+        return _Watcher(*args, **kwargs)
+
+
+def mark_stopped(config: dict) -> None:
+    """Record in the trial's run directory that the scheduler (ASHA) stopped it before the end."""
+    from zslkit.runs import atomic_write_json
+    from zslkit.sweep.trial import RECORD, job_of, read_record
+
+    try:
+        run_dir = Path(job_of(config)["run_dir"])
+    except (KeyError, IndexError, TypeError):
+        return
+    record = read_record(run_dir)
+    if record and record.get("status") == "running":
+        atomic_write_json(dict(record, status="stopped early"), run_dir / RECORD)
 
 
 def progress_text(trials) -> str:
+    """One line per trial: run-directory name, Ray status, validation points so far, best validation value."""
+    from zslkit.sweep.space import slug
     from zslkit.sweep.trial import job_of
 
-    lines = [f"{'trial':<44} {'status':<11} {'evals':>5} {'val (best so far)':>17}"]
+    rows = []
     for t in trials:
         try:
             job = job_of(t.config)
-            name = f"{job['label']} {job['params'] or ''} seed {job['spec']['seed']}"
-        except (KeyError, IndexError, TypeError):
+            name = f"{job['label']}/{slug(job['params'])}/seed{job['spec']['seed']}"
+        except (KeyError, IndexError, TypeError):  # optuna: not yet proposed
             name = t.trial_id
         r = t.last_result or {}
         val = r.get(METRIC)
-        lines.append(f"{name[:44]:<44} {t.status:<11} {r.get('evaluations', 0):>5} "
-                     f"{'' if val is None else f'{100 * val:.2f}':>17}")
+        rows.append((name, t.status, r.get("evaluations", 0), "" if val is None else f"{100 * val:.2f}"))
+    width = max([5] + [len(r[0]) for r in rows])
+    lines = [f"{'trial':<{width}}  {'status':<10} {'evals':>5} {'validation (best so far)':>24}"]
+    lines += [f"{n:<{width}}  {s:<10} {e:>5} {v:>24}" for n, s, e, v in rows]
     return "\n".join(lines)
 
 
@@ -129,7 +150,7 @@ def build_tuner(root: Path, name: str, param_space: dict, plan: SweepPlan, *, se
                                     trial_dirname_creator=trial_name),
         run_config=tune.RunConfig(name=name, storage_path=str(root.resolve()), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=plan.max_failures),
-                                  callbacks=[ProgressTable()] if progress else []))
+                                  callbacks=[TrialWatcher(show=progress)]))
 
 
 def sweep_tuners(root: Path, plan: SweepPlan, fixed: dict, progress: bool = True):

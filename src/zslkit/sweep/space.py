@@ -137,9 +137,3 @@ class SweepPlan:
         if self.search == "optuna":
             return [f"tune-{safe_name(d.name)}" for d in self.datasets]
         return ["tune"]
-
-    def trials(self) -> list[dict]:
-        """Every (dataset, configuration, seed) of a grid or random search."""
-        return [{"dataset": d.spec, "label": d.name, "params": p, "seed": s}
-                for d in self.datasets for p in configurations(self.params, self.search, self.samples)
-                for s in self.seeds]

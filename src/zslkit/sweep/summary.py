@@ -34,8 +34,8 @@ def collect(root: Path) -> list[dict]:
         metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
         val = (metrics["selection"].get("validation_metrics") if metrics else rec.get("best")) or {}
         status = "finished" if metrics else rec.get("status", "?")
-        if status == "running":
-            status = "stopped early" if rec.get("evaluations") else "not started"
+        if status == "running":  # killed with the sweep (Ctrl-C) or still running
+            status = "unfinished"
         trials.append({"dataset": rec["dataset"], "configuration": run_dir.parent.name, "params": rec["params"],
                        "seed": rec["seed"], "status": status, "attempts": rec.get("attempts", 1),
                        "evaluations": rec.get("evaluations", 0), "validation": val, "error": rec.get("error"),

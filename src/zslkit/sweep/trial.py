@@ -70,6 +70,10 @@ def run_trial(config: dict) -> None:
     torch.set_num_threads(max(1, int(job.get("threads", 1))))
     spec = RunSpec(**job["spec"])
     run_dir = Path(job["run_dir"])
+    if not spec.criterion:  # None: the method's own default criterion, as run_protocol does
+        from zslkit.methods.registry import get_method
+
+        spec.criterion = get_method(spec.method).default_criterion
     crit = spec.criterion
     record = read_record(run_dir)
     record.update(dataset=job.get("label"), dataset_spec=spec.dataset, params=job.get("params", {}), seed=spec.seed,
@@ -86,7 +90,7 @@ def run_trial(config: dict) -> None:
     def report(row: dict | None, done: bool) -> None:
         val = validation_numbers(row)
         tune.report({"val_score": val.get(crit, float("nan")), **{f"val_{k}": v for k, v in val.items()},
-                     "evaluations": record["evaluations"], "done": done})
+                     "evaluations": record["evaluations"], "run_finished": done})  # Ray's "done" is also set by ASHA
 
     if (run_dir / "metrics.json").is_file():  # finished before (resumed sweep or retried trial)
         save("finished")
