@@ -58,7 +58,7 @@ def test_default_budget_grows_with_the_class_count():
     few = scaled_defaults(make_synthetic("synthetic-tiny", 0))
     many = scaled_defaults(make_synthetic("synthetic-sun", 0))
     assert (few.ways, many.ways) == (24, 32)
-    assert few.epochs * few.episodes == 3000 and many.epochs * many.episodes == 20000
+    assert few.epochs * few.episodes == 3000 and many.epochs * many.episodes == 12000
     assert many.step_size == many.epochs // 3 and many.lr_grid == (1e-4, 1e-3)
 
 
