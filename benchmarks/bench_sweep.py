@@ -7,7 +7,7 @@ CVC-ZSL configuration on synthetic-tiny (one seed each, so the work is equal); t
 per epoch sets the trial length (default ~30 s on one core of the 2-core VM).
 
     python benchmarks/bench_sweep.py                 # 8 trials, 2 CPUs
-    python benchmarks/bench_sweep.py --episodes 40   # shorter trials
+    python benchmarks/bench_sweep.py --episodes 300  # shorter trials (~18 s)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--cpus", type=int, default=2, help="CPUs given to the local Ray instance")
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--episodes", type=int, default=300, help="episodes per epoch (sets the trial length)")
+    ap.add_argument("--episodes", type=int, default=500, help="episodes per epoch (sets the trial length)")
     ap.add_argument("--plots", action="store_true", help="keep the PNG plots in every run directory")
     ap.add_argument("--out", help="result JSON (default benchmarks/results/sweep.json)")
     args = ap.parse_args()

@@ -76,7 +76,7 @@ def ray_address():
 def test_grid_sweep_chooses_best_mean_validation(tmp_path, ray_address, capsys):
     out = tmp_path / "sweep"
     rc = main(["sweep", "--dataset", "synthetic-tiny", "--data-seed", "0", "--setting", "inductive", "--seeds", "0-1",
-               "--param", "lr=1e-4,1e-3", "--param", "epochs=1,3", *TINY, "--cpus-per-trial", "1",
+               "--param", "lr=1e-4,1e-3", "--param", "epochs=1,3", *TINY, "--cpus-per-trial", "1", "--no-plots",
                "--out", str(out)])
     assert rc == 0
     dirs = run_dirs(out)
@@ -228,7 +228,18 @@ def test_reproduce_sends_its_seeds_through_ray(tmp_path, ray_address):
     assert rc == 0
     for name in ("validation-seed0", "validation-seed1", "oracle-seed0"):
         record = record_of(out / name)  # written by the Ray trial, not by a local run
+        assert (out / name / "training_curves.png").is_file()  # a whole run directory, plots included
         assert record["status"] == "finished" and record["pid"] != os.getpid()
         assert metrics_of(out / name)["selection"]["mode"] == name.split("-")[0]
     table = json.loads((out / "reproduce.json").read_text())
     assert table["seeds"] == [0, 1] and table["oracle_seeds"] == [0]
+
+
+def test_failing_trial_is_recorded_not_retried(tmp_path, ray_address, capsys):
+    out = tmp_path / "sweep"  # 1000 ways on a dataset with fewer training classes: a ConfigError inside the trial
+    rc = main(["sweep", "--dataset", "synthetic-tiny", "--set", "ways=1000", "--set", "epochs=1", "--no-plots", *TINY,
+               "--out", str(out)])
+    assert rc == 1 and "1 trial(s) failed" in capsys.readouterr().err
+    record = record_of(out / "runs" / "synthetic-tiny" / "default" / "seed0")
+    assert record["status"] == "failed" and record["attempts"] == 1 and "ways" in record["error"]
+    assert json.loads((out / "summary.json").read_text())["datasets"]["synthetic-tiny"]["chosen"] is None

@@ -51,7 +51,9 @@ def _check_reachable(address: str) -> None:
     hostport = address.removeprefix("ray://")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise SweepError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+        from zslkit.errors import ConfigError
+
+        raise ConfigError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as exc:
