@@ -113,3 +113,11 @@ def test_train_options_episodes_per_epoch_and_criterion(tmp_path, capsys):
                  "--episodes-per-epoch", "3"])
     assert code == 2
     assert "no setting 'episodes'" in capsys.readouterr().err
+
+
+def test_variant_of_a_method_without_variants_is_a_clean_usage_error(tmp_path, capsys):
+    code = main(["train", "--method", "eszsl", "--variant", "x", "--dataset", "synthetic-tiny",
+                 "--out", str(tmp_path / "v")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "eszsl has no variants" in err and "Traceback" not in err

@@ -342,9 +342,11 @@ class ZSLMethod(ABC):
 
     # ----- presets and selection -------------------------------------------------------------------
     @classmethod
-    def default_config(cls, dataset=None, setting: str = "inductive"):
+    def default_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
         """The hyperparameters for ``dataset`` (a ZSLDataset): its preset if one exists, else defaults
-        scaled to its size. Subclasses override; the base returns the dataclass defaults."""
+        scaled to its size. Subclasses override; the base returns the dataclass defaults and has no variants."""
+        if variant is not None:
+            raise ConfigError(f"{cls.name} has no variants (got --variant {variant!r})")
         return cls.config_class()
 
     @classmethod
