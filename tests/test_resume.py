@@ -251,14 +251,14 @@ def test_sigkill_then_resume_gives_identical_metrics(reference_run, tmp_path):
     assert json.loads((run / "history.json").read_text()) == json.loads((reference_run / "history.json").read_text())
 
 
-def test_sigint_saves_a_checkpoint_and_exits_2(reference_run, tmp_path):
+def test_sigint_saves_a_checkpoint_and_exits_130(reference_run, tmp_path):
     run = tmp_path / "stopped"
     proc, _ = _start_and_wait(run)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2, (out, err)
+    assert proc.returncode == 130, (out, err)
     assert "stopping after the current epoch" in err
-    assert "zslkit: error: interrupted after epoch" in err
+    assert "zslkit: interrupted: interrupted after epoch" in err
     assert f"checkpoint saved to {run / 'checkpoints' / 'progress.pt'}" in err
     assert f"Resume with: zslkit train --resume {run}" in err
     assert not (run / "metrics.json").exists()

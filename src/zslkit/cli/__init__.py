@@ -45,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from zslkit.checkpointing import TrainingInterrupted
+
     try:
         return int(args.func(args) or 0)
+    except TrainingInterrupted as exc:  # Ctrl-C that saved a checkpoint: the shell's "interrupted" code
+        print(f"zslkit: interrupted: {exc}", file=sys.stderr)
+        return 130
     except ZslkitError as exc:
         print(f"zslkit: error: {exc}", file=sys.stderr)
         return 2
