@@ -243,3 +243,24 @@ def test_failing_trial_is_recorded_not_retried(tmp_path, ray_address, capsys):
     record = record_of(out / "runs" / "synthetic-tiny" / "default" / "seed0")
     assert record["status"] == "failed" and record["attempts"] == 1 and "ways" in record["error"]
     assert json.loads((out / "summary.json").read_text())["datasets"]["synthetic-tiny"]["chosen"] is None
+
+
+def test_sweep_dir_as_storage_uri(tmp_path, ray_address, capsys):
+    from zslkit.sweep import storage
+
+    remote = tmp_path / "bucket" / "sweep"
+    uri = f"file://{remote}"
+    assert main(["sweep", "--dataset", "synthetic-tiny", "--seeds", "0", "--set", "epochs=2", "--checkpoint-every", "1",
+                 "--no-plots", *TINY, "--out", uri]) == 0
+    run_dir = remote / "runs" / "synthetic-tiny" / "default" / "seed0"  # uploaded from the worker's staging folder
+    assert (run_dir / "metrics.json").is_file() and not (run_dir / "checkpoints").exists()
+    assert all((remote / name).is_file() for name in ("sweep.json", "summary.md", "summary.json"))
+    assert storage.staging(uri) != remote and (remote / "tune").is_dir()  # Ray Tune's state at the URI too
+    mtime = (run_dir / "metrics.json").stat().st_mtime_ns
+    import shutil
+
+    shutil.rmtree(storage.staging(uri))  # another machine: nothing local, everything comes from the URI
+    capsys.readouterr()
+    assert main(["sweep", "--resume", uri, "--no-progress"]) == 0
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == mtime
+    assert main(["report", uri]) == 0 and "chosen default" in capsys.readouterr().out

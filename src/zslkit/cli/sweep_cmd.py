@@ -41,7 +41,8 @@ def add_parser(sub) -> None:
                    help="epochs between a trial's training checkpoints (default 10)")
     p.add_argument("--max-failures", type=int, default=3,
                    help="times a trial whose worker died is retried from its checkpoint (default 3)")
-    p.add_argument("--out", metavar="SWEEP_DIR", help="sweep folder (local path or a file system every node sees)")
+    p.add_argument("--out", metavar="SWEEP_DIR", help="sweep folder: a path (on a cluster, one every node sees) or a "
+                                                      "storage URI Ray Tune accepts (s3://, gs://, file:// ...)")
     p.add_argument("--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep (other options come from "
                                                          "SWEEP_DIR/sweep.json; --address may be given again)")
     p.add_argument("--show-all-test", action="store_true",
@@ -100,50 +101,63 @@ def make_plan(args):
 
 
 def run(args) -> int:
+    import shutil
+
     from zslkit.errors import RunDirError
     from zslkit.runs import atomic_write_json, read_json
-    from zslkit.sweep import SweepError
+    from zslkit.sweep import SweepError, storage
     from zslkit.sweep.space import SweepPlan
-    from zslkit.sweep.summary import PLAN_FILE, render_summary, write
+    from zslkit.sweep.summary import PLAN_FILE, SUMMARY_FILES, render_summary, write
 
+    target = str(args.resume or args.out or "")
+    remote = target if storage.is_uri(target) else None  # a storage URI: work in a local staging copy
     try:
         if args.resume:
-            root = Path(args.resume)
+            root = storage.local_root(target)
             if not (root / PLAN_FILE).is_file():
-                raise RunDirError(f"{root}: not a sweep folder (no {PLAN_FILE}); nothing to resume")
+                raise RunDirError(f"{target}: not a sweep folder (no {PLAN_FILE}); nothing to resume")
             plan = SweepPlan.from_json(read_json(root / PLAN_FILE))
         else:
             plan = make_plan(args)
-            root = Path(args.out)
-            if (root / PLAN_FILE).is_file():
-                raise RunDirError(f"{root}: a sweep is already there; continue it with zslkit sweep --resume {root}, "
-                                  f"or choose another --out")
+            root = storage.staging(target) if remote else Path(target)
+            if (storage.exists(storage.join(target, PLAN_FILE)) if remote else (root / PLAN_FILE).is_file()):
+                raise RunDirError(f"{target}: a sweep is already there; continue it with zslkit sweep --resume "
+                                  f"{target}, or choose another --out")
+            if remote:
+                shutil.rmtree(root, ignore_errors=True)
         from zslkit.sweep import engine
 
         engine.connect(args.address, need_cpus=plan.cpus_per_trial, need_gpus=plan.gpus_per_trial)
         if not args.resume:
             atomic_write_json(plan.to_json(), root / PLAN_FILE)
+            if remote:
+                storage.upload(root / PLAN_FILE, storage.join(remote, PLAN_FILE))
         print(f"zslkit sweep: {plan.method} on {', '.join(d.name for d in plan.datasets)}, seeds {plan.seeds}, "
-              f"search {plan.search}, scheduler {plan.scheduler} -> {root}", flush=True)
+              f"search {plan.search}, scheduler {plan.scheduler} -> {target}", flush=True)
         fixed = {"spec": {"method": plan.method, "semantic": plan.semantic, "data_seed": plan.data_seed,
                           "setting": plan.setting, "selection": "validation", "criterion": plan.criterion,
                           "device": "cuda" if plan.gpus_per_trial > 0 else "cpu", "overrides": plan.fixed,
                           "checkpoint_every": plan.checkpoint_every},
-                 "root": str(root.resolve()), "seeds": plan.seeds, "threads": max(1, int(plan.cpus_per_trial)),
-                 "plots": plan.plots}
-        grids, stopped = engine.fit_all(engine.sweep_tuners(root, plan, fixed, progress=not args.no_progress), root, plan,
-                               resume=bool(args.resume))
+                 "root": str(root.resolve()), "remote": remote, "seeds": plan.seeds,
+                 "threads": max(1, int(plan.cpus_per_trial)), "plots": plan.plots}
+        where = remote or root
+        grids, stopped = engine.fit_all(engine.sweep_tuners(where, plan, fixed, progress=not args.no_progress),
+                                        where, plan, resume=bool(args.resume))
     except SweepError as exc:
         print(f"zslkit: error: {exc}", file=sys.stderr)
         return 1
+    if remote:  # every node's run directories, as uploaded
+        storage.download(storage.join(remote, "runs"), root / "runs")
     summary = write(root, show_all_test=args.show_all_test)
+    if remote:
+        for name in SUMMARY_FILES:
+            storage.upload(root / name, storage.join(remote, name))
     print(render_summary(summary), end="")
-    print(f"summary written to {root}/summary.md, .csv, .json")
+    print(f"summary written to {target.rstrip('/')}/summary.md, .csv, .json")
     if stopped:
-        print(f"zslkit: sweep interrupted; continue it with: zslkit sweep --resume {root}", file=sys.stderr)
+        print(f"zslkit: sweep interrupted; continue it with: zslkit sweep --resume {target}", file=sys.stderr)
         return 130
-    failed = [t for t in summary["trials"] if t["status"] == "failed"] + \
-             [e for g in grids for e in g.errors]
+    failed = [t for t in summary["trials"] if t["status"] == "failed"] + [e for g in grids for e in g.errors]
     if failed:
         print(f"zslkit: error: {len(failed)} trial(s) failed; see the trial table and each run's sweep_trial.json",
               file=sys.stderr)

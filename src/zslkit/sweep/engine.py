@@ -16,6 +16,7 @@ from pathlib import Path
 
 from zslkit.sweep import SweepError, require_ray
 from zslkit.sweep.space import SweepPlan
+from zslkit.sweep.storage import download, is_uri, join, upload
 
 METRIC = "val_score"  # the validation criterion (best point so far) every trial reports
 
@@ -95,13 +96,24 @@ class TrialWatcher:
 
 def mark_stopped(config: dict) -> None:
     """Record in the trial's run directory that the scheduler (ASHA) stopped it before the end."""
+    import tempfile
+
     from zslkit.runs import atomic_write_json
     from zslkit.sweep.trial import RECORD, job_of, read_record
 
     try:
-        run_dir = Path(job_of(config)["run_dir"])
+        job = job_of(config)
     except (KeyError, IndexError, TypeError):
         return
+    if job.get("remote"):  # the trial's copy at the storage URI
+        with tempfile.TemporaryDirectory() as tmp:
+            uri = join(join(job["remote"], job["rel"]), RECORD)
+            if download(uri, Path(tmp) / RECORD):
+                record = read_record(Path(tmp))
+                if record.get("status") == "running":
+                    atomic_write_json(dict(record, status="stopped early"), Path(tmp) / RECORD)
+                    upload(Path(tmp) / RECORD, uri)
+    run_dir = Path(job["run_dir"])
     record = read_record(run_dir)
     if record and record.get("status") == "running":
         atomic_write_json(dict(record, status="stopped early"), run_dir / RECORD)
@@ -133,8 +145,9 @@ def trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def build_tuner(root: Path, name: str, param_space: dict, plan: SweepPlan, *, search_alg=None,
+def build_tuner(root: Path | str, name: str, param_space: dict, plan: SweepPlan, *, search_alg=None,
                 num_samples: int = 1, progress: bool = True):
+    """A Tuner whose experiment state goes to ``root/name`` (``root``: a local path or a storage URI)."""
     from ray import tune
 
     from zslkit.sweep.trial import run_trial
@@ -150,12 +163,13 @@ def build_tuner(root: Path, name: str, param_space: dict, plan: SweepPlan, *, se
         tune_config=tune.TuneConfig(metric=METRIC, mode="max", search_alg=search_alg, scheduler=scheduler,
                                     num_samples=num_samples, reuse_actors=True, trial_name_creator=trial_name,
                                     trial_dirname_creator=trial_name),
-        run_config=tune.RunConfig(name=name, storage_path=str(root.resolve()), verbose=0,
+        run_config=tune.RunConfig(name=name, storage_path=root if is_uri(root) else str(Path(root).resolve()),
+                                  verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=plan.max_failures),
                                   callbacks=[TrialWatcher(show=progress)]))
 
 
-def sweep_tuners(root: Path, plan: SweepPlan, fixed: dict, progress: bool = True):
+def sweep_tuners(root: Path | str, plan: SweepPlan, fixed: dict, progress: bool = True):
     """(experiment name, Tuner) pairs; one per dataset for optuna, else one over every trial."""
     from ray import tune
 
@@ -183,7 +197,7 @@ def _configs(plan: SweepPlan) -> list[dict]:
     return configurations(plan.params, plan.search, plan.samples)
 
 
-def fit_all(pairs, root: Path, plan: SweepPlan, *, resume: bool = False) -> tuple[list, bool]:
+def fit_all(pairs, root: Path | str, plan: SweepPlan, *, resume: bool = False) -> tuple[list, bool]:
     """Run (or, with ``resume``, restore and continue) every experiment; returns Ray's ResultGrids and
     whether Ctrl-C stopped the sweep (later experiments then start on --resume)."""
     from ray import tune
@@ -192,7 +206,7 @@ def fit_all(pairs, root: Path, plan: SweepPlan, *, resume: bool = False) -> tupl
 
     results = []
     for name, tuner in pairs:
-        path = str((root / name).resolve())
+        path = join(root, name) if is_uri(root) else str((Path(root) / name).resolve())
         if resume and tune.Tuner.can_restore(path):
             trainable = tune.with_resources(run_trial, {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial})
             tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True)

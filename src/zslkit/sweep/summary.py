@@ -19,9 +19,14 @@ from zslkit.sweep.space import SweepPlan
 from zslkit.sweep.trial import RECORD
 
 PLAN_FILE = "sweep.json"
+SUMMARY_FILES = ("summary.md", "summary.csv", "summary.json")
 
 
 def is_sweep(path: str | Path) -> bool:
+    from zslkit.sweep import storage
+
+    if storage.is_uri(path):
+        return storage.exists(storage.join(str(path), PLAN_FILE))
     return (Path(path) / PLAN_FILE).is_file()
 
 
@@ -71,7 +76,9 @@ def choose(trials: list[dict], plan: SweepPlan) -> dict:
 
 
 def build(root: str | Path, show_all_test: bool = False) -> dict:
-    root = Path(root)
+    from zslkit.sweep import storage
+
+    root = storage.local_root(root)  # a storage URI is read through its local staging copy
     plan = SweepPlan.from_json(read_json(root / PLAN_FILE))
     trials = collect(root)
     chosen = choose(trials, plan)

@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from zslkit.sweep import storage
 from zslkit.sweep.space import safe_name, slug
 
 RECORD = "sweep_trial.json"
@@ -38,9 +39,10 @@ def job_of(config: dict) -> dict:
     seed = config["seed"] if "seed" in config else sweep["seeds"][config["__trial_index__"]]
     spec = dict(sweep["spec"], dataset=case["dataset"], seed=int(seed),
                 overrides={**sweep["spec"].get("overrides", {}), **params})
-    return {"spec": spec, "run_dir": str(run_dir_for(sweep["root"], case["label"], params, seed)),
-            "params": params, "label": case["label"], "threads": sweep.get("threads", 1),
-            "plots": sweep.get("plots", True)}
+    run_dir = run_dir_for(sweep["root"], case["label"], params, seed)
+    return {"spec": spec, "run_dir": str(run_dir), "params": params, "label": case["label"],
+            "threads": sweep.get("threads", 1), "plots": sweep.get("plots", True), "remote": sweep.get("remote"),
+            "rel": str(run_dir.relative_to(sweep["root"]))}
 
 
 def read_record(run_dir: Path) -> dict:
@@ -92,8 +94,29 @@ def run_trial(config: dict) -> None:
         tune.report({"val_score": val.get(crit, float("nan")), **{f"val_{k}": v for k, v in val.items()},
                      "evaluations": record["evaluations"], "run_finished": done})  # Ray's "done" is also set by ASHA
 
+    remote = storage.join(job["remote"], job["rel"]) if job.get("remote") else None
+    if remote and not (run_dir / "config.json").is_file():  # a run begun on another node (or a fresh sweep)
+        storage.download(remote, run_dir)
+    synced = {"checkpoint": None}
+
+    def sync(final: bool = False) -> None:
+        """With a storage URI: upload the run directory at every new checkpoint and at the end."""
+        if not remote:
+            return
+        ckpt = run_dir / "checkpoints" / "progress.pt"
+        stamp = ckpt.stat().st_mtime_ns if ckpt.is_file() else None
+        if final or stamp != synced["checkpoint"]:
+            synced["checkpoint"] = stamp
+            if final:
+                storage.remove(storage.join(remote, "checkpoints"))
+            storage.upload(run_dir, remote)
+        else:
+            storage.upload(run_dir / RECORD, storage.join(remote, RECORD))
+
     if (run_dir / "metrics.json").is_file():  # finished before (resumed sweep or retried trial)
         save("finished")
+        if remote and not storage.exists(storage.join(remote, "metrics.json")):
+            sync(final=True)
         report(read_json(run_dir / "metrics.json")["selection"].get("validation_metrics"), True)
         return
 
@@ -104,6 +127,7 @@ def run_trial(config: dict) -> None:
         if best is None or row[crit] > best[crit] + 1e-12:
             record["best"] = validation_numbers(row) | {"epoch": row["epoch"], "candidate": row["candidate"]}
         save("running")
+        sync()
         report(record["best"], False)
 
     resume = (run_dir / "config.json").is_file()
@@ -115,9 +139,11 @@ def run_trial(config: dict) -> None:
     except ZslkitError as exc:  # a deterministic failure: retrying would fail the same way
         record["error"] = str(exc)
         save("failed")
+        sync(final=True)
         report(None, True)
         return
     save("finished")
+    sync(final=True)
     report(metrics["selection"].get("validation_metrics"), True)
 
 
