@@ -31,7 +31,6 @@ def run(args) -> int:
     from zslkit.errors import RunDirError
     from zslkit.reporting.tables import aggregate, load_run, render_rows
     from zslkit.runs import atomic_write_bytes
-
     from zslkit.sweep.summary import build, is_sweep, render_summary
 
     sweeps = [p for p in args.run_dirs if is_sweep(p)]  # a sweep: its summary, chosen on validation
