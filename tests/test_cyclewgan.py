@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,8 +185,9 @@ def test_validation_selection_picks_gan_epoch(tiny):
     assert res.config.epochs in (2, 4) and len(res.model.history_) == res.config.epochs
 
 
-def test_resume_continues_exactly(tiny):
-    full = _fit(tiny, seed=2, epochs=4)
+@pytest.mark.parametrize("g_ema", [0.0, 0.9])
+def test_resume_continues_exactly(tiny, g_ema):
+    full = _fit(tiny, seed=2, epochs=4, g_ema=g_ema)
 
     class Stop(Exception):
         pass
@@ -198,12 +200,12 @@ def test_resume_continues_exactly(tiny):
             raise Stop
 
     with pytest.raises(Stop):
-        fit_on(CycleWGAN(dict(TINY, epochs=4), seed=2, device="cpu"), tiny, False, checkpoint=hook)
-    resumed = fit_on(CycleWGAN(dict(TINY, epochs=4), seed=2, device="cpu"), tiny, False,
+        fit_on(CycleWGAN(dict(TINY, epochs=4, g_ema=g_ema), seed=2, device="cpu"), tiny, False, checkpoint=hook)
+    resumed = fit_on(CycleWGAN(dict(TINY, epochs=4, g_ema=g_ema), seed=2, device="cpu"), tiny, False,
                      resume_state=saved["state"])
     strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
     assert strip(resumed.history_) == strip(full.history_)
-    for p, q in zip(resumed.G_.parameters(), full.G_.parameters()):
+    for p, q in zip(resumed._synth_net().parameters(), full._synth_net().parameters()):
         assert torch.equal(p, q)
 
 
@@ -367,7 +369,8 @@ def test_minmax_feature_norm_round_trips(tiny):
 
 def test_head_space_is_the_grid_product_and_bounded(tiny):
     cfg = CycleWGAN.default_config(_named(tiny, "my-data"))
-    cfg = dataclasses.replace(cfg, syn_grid=(100, 400), cls_epochs_grid=(10,), cls_lr_grid=(1e-3, 1e-2))
+    assert len(CycleWGAN.head_space(cfg)) == 8  # the default: mode 2 x synthetic count 2 x classifier lr 2
+    cfg = dataclasses.replace(cfg, mode_grid=(), syn_grid=(100, 400), cls_epochs_grid=(10,), cls_lr_grid=(1e-3, 1e-2))
     heads = CycleWGAN.head_space(cfg)
     assert len(heads) == 4 and {"syn_per_unseen": 400, "cls_epochs": 10, "cls_lr": 1e-2} in heads
     with pytest.raises(ConfigError, match="head grid"):
@@ -430,3 +433,42 @@ def test_validation_keeps_the_validated_model(tiny):
     ts = TestScores(again, view)
     best = max(res.history, key=lambda r: r["gzsl_h"])
     assert ts.metrics()["gzsl_h"] == pytest.approx(best["gzsl_h"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# a small real case: a slice of fashion-zsl (real EfficientNet features, hand-written attributes)
+
+FASHION = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fashion-zsl"
+
+
+@pytest.fixture(scope="module")
+def fashion_slice():
+    """9 classes x 100 real samples of fashion-zsl fold 0: 6 train classes, 1 validation class (sandal) and 2
+    unseen classes (dress, sneaker); 80 / 20 trainval / test_seen per seen class."""
+    if not (FASHION / "res101.mat").is_file():
+        pytest.skip(f"fashion-zsl not found in {FASHION} (CI provides ../shared)")
+    from zslkit.data.layouts import load_from_root
+
+    full = load_from_root(FASHION)
+    names = list(full.class_names)
+    pick = lambda *cls: [names.index(c) for c in cls]  # noqa: E731
+    train = pick("t-shirt_top", "trouser", "coat", "shirt", "bag", "ankle_boot")
+    val, unseen = pick("sandal"), pick("dress", "sneaker")
+    rng = np.random.default_rng(0)
+    idx = {c: rng.choice(np.flatnonzero(full.labels == c), 100, replace=False) for c in train + val + unseen}
+    cat = lambda parts: np.sort(np.concatenate(parts))  # noqa: E731
+    splits = {"train": cat([idx[c][:80] for c in train]), "val": cat([idx[c][:80] for c in val]),
+              "test_seen": cat([idx[c][80:] for c in train + val]), "test_unseen": cat([idx[c] for c in unseen])}
+    splits["trainval"] = cat([splits["train"], splits["val"]])
+    return dataclasses.replace(full, splits=splits, name="fashion-slice", split_sha256=None)
+
+
+@pytest.mark.parametrize("variant, epochs", [("cycle-wgan", 25), ("f-clswgan", 8)])
+def test_defaults_learn_a_small_real_dataset(fashion_slice, variant, epochs):
+    ds = fashion_slice
+    cfg = CycleWGAN.default_config(ds, variant=None if variant == "cycle-wgan" else variant)
+    assert cfg.hidden_g == 512 and cfg.mode == "replace" and len(CycleWGAN.head_space(cfg)) == 8
+    cfg = dataclasses.replace(cfg, epochs=epochs)  # a small GAN budget; everything else as defaulted
+    met = run_protocol(CycleWGAN, ds, config=cfg, selection="fixed", seed=0, device="cpu").metrics
+    assert met["zsl_t1"] > 0.75, met  # 2 unseen classes: chance 0.5
+    assert met["gzsl_u"] > 0.02 and met["gzsl_h"] > 0.02, met
