@@ -23,9 +23,10 @@ CHECKS = (
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("data", help="inspect, convert and download datasets",
+    p = subparsers.add_parser("data", help="inspect, convert, download and build datasets",
                               description="Inspect, convert and download ZSL datasets (xlsa17, DEM, cycle-WGAN h5, "
-                                          "npz). See docs/data.md.")
+                                          "npz), or build one from extracted features and class embeddings. See "
+                                          "docs/data.md and docs/features.md.")
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
     info = sub.add_parser("info", help="summary and validation checks of a dataset folder/file or preset")

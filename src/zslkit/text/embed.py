@@ -91,6 +91,12 @@ class TextEncoder:
         st = require("sentence_transformers", f"text model {self.spec}")
         path = _local_minilm(name)
         try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # its per-tensor "Loading weights" bar
+        except ImportError:
+            pass
+        try:
             self.model = st.SentenceTransformer(path, device=str(self.device))
         except Exception as exc:  # OSError / HF hub errors when the files are neither local nor downloadable
             raise MissingDependencyError(
