@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from zslkit.errors import ConfigError
 
 
@@ -71,9 +73,14 @@ def _extract(args) -> int:
     print(f"  backbone {backbone.spec} ({backbone.dim}-d), weights: {backbone.weights}")
     print(f"  preprocessing: {p.size}x{p.size}, shorter side {p.resize} ({p.interpolation}) + centre crop, "
           f"mean {p.mean} std {p.std}; device {device_description(device)}")
-    prov = extract_features(images, backbone, args.out, batch_size=args.batch_size, workers=args.workers,
-                            device=device, fmt=args.format, skip_bad=args.skip_bad, chunk_size=args.chunk_size,
-                            progress=not args.no_progress, overwrite=args.overwrite)
+    try:
+        prov = extract_features(images, backbone, args.out, batch_size=args.batch_size, workers=args.workers,
+                                device=device, fmt=args.format, skip_bad=args.skip_bad, chunk_size=args.chunk_size,
+                                progress=not args.no_progress, overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        print(f"finished chunks are kept in {args.out}/.partial; run the same command again to resume",
+              file=sys.stderr)
+        raise
     if prov.get("up_to_date"):
         print(f"{args.out} already holds these features (same images, backbone, weights and preprocessing); "
               f"nothing to do")
