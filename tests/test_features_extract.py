@@ -116,6 +116,24 @@ def test_cli_rerun_overwrite_and_worker_processes(image_folder, tmp_path, capsys
     assert not np.array_equal(before, read_mat(out / "res101.mat")["features"])
 
 
+def test_ctrl_c_exits_130_and_the_same_command_resumes(image_folder, tmp_path, monkeypatch, capsys):
+    from zslkit.features import extract
+
+    real = extract._write_chunk
+
+    def write_then_interrupt(partial, k, *a):
+        real(partial, k, *a)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(extract, "_write_chunk", write_then_interrupt)
+    args = ["features", "extract", str(image_folder), *TINY, "--chunk-size", "4", "--out", str(tmp_path / "f")]
+    assert main(args) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    monkeypatch.setattr(extract, "_write_chunk", real)
+    assert main(args) == 0
+    assert "resumed: 4 images were done by an earlier run" in capsys.readouterr().out
+
+
 def test_csv_list_and_npz_format(image_folder, tmp_path):
     lst = tmp_path / "list.csv"
     lst.write_text("path,class\nimages/cat/img0.png,cat\nimages/ant/img1.png,ant\nimages/cat/img2.png,cat\n")
