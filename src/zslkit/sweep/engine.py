@@ -72,8 +72,10 @@ class TrialWatcher:
         class _Watcher(tune.Callback):
             def __init__(self, show: bool = True, interval: float = 15.0):
                 self.show_table, self.interval, self.last = show, interval, 0.0
+                self.latest = {}  # trial id -> newest result (Ray updates trial.last_result after callbacks)
 
             def on_trial_result(self, iteration, trials, trial, result, **info):
+                self.latest[trial.trial_id] = result
                 self.show(trials)
 
             def on_trial_complete(self, iteration, trials, trial, **info):
@@ -89,7 +91,7 @@ class TrialWatcher:
                 if not self.show_table or (not force and now - self.last < self.interval):
                     return
                 self.last = now
-                print(progress_text(trials), flush=True)
+                print(progress_text(trials, self.latest), flush=True)
 
         return _Watcher(*args, **kwargs)
 
@@ -119,7 +121,7 @@ def mark_stopped(config: dict) -> None:
         atomic_write_json(dict(record, status="stopped early"), run_dir / RECORD)
 
 
-def progress_text(trials) -> str:
+def progress_text(trials, newest: dict | None = None) -> str:
     """One line per trial: run-directory name, Ray status, validation points so far, best validation value."""
     from zslkit.sweep.space import slug
     from zslkit.sweep.trial import job_of
@@ -131,12 +133,14 @@ def progress_text(trials) -> str:
             name = f"{job['label']}/{slug(job['params'])}/seed{job['spec']['seed']}"
         except (KeyError, IndexError, TypeError):  # optuna: not yet proposed
             name = t.trial_id
-        r = t.last_result or {}
-        val = r.get(METRIC)
-        rows.append((name, t.status, r.get("evaluations", 0), "" if val is None else f"{100 * val:.2f}"))
+        r = (newest or {}).get(t.trial_id) or t.last_result or {}
+        best, latest = (r.get(k) for k in (METRIC, "val_latest"))
+        rows.append((name, t.status, r.get("evaluations", 0), "" if latest is None else f"{100 * latest:.2f}",
+                     "" if best is None else f"{100 * best:.2f}"))
     width = max([5] + [len(r[0]) for r in rows])
-    lines = [f"{'trial':<{width}}  {'status':<10} {'evals':>5} {'validation (best so far)':>24}"]
-    lines += [f"{n:<{width}}  {s:<10} {e:>5} {v:>24}" for n, s, e, v in rows]
+    lines = [f"{'trial':<{width}}  {'status':<10} {'evals':>5} {'validation (latest)':>19} "
+             f"{'validation (best so far)':>24}"]
+    lines += [f"{n:<{width}}  {s:<10} {e:>5} {la:>19} {b:>24}" for n, s, e, la, b in rows]
     return "\n".join(lines)
 
 

@@ -89,10 +89,13 @@ def run_trial(config: dict) -> None:
         record["trial_wall_s"] = round(spent + time.perf_counter() - started, 3)  # all attempts, in the worker
         atomic_write_json(record, run_dir / RECORD)
 
-    def report(row: dict | None, done: bool) -> None:
+    def report(row: dict | None, done: bool, latest: dict | None = None) -> None:
+        """``val_score`` and ``val_*``: the best validation point so far (what selection keeps);
+        ``val_latest``: the criterion at the newest point. Ray's own "done" is also set by ASHA."""
         val = validation_numbers(row)
         tune.report({"val_score": val.get(crit, float("nan")), **{f"val_{k}": v for k, v in val.items()},
-                     "evaluations": record["evaluations"], "run_finished": done})  # Ray's "done" is also set by ASHA
+                     "val_latest": float((latest or row or {}).get(crit, float("nan"))),
+                     "evaluations": record["evaluations"], "run_finished": done})
 
     remote = storage.join(job["remote"], job["rel"]) if job.get("remote") else None
     if remote and not (run_dir / "config.json").is_file():  # a run begun on another node (or a fresh sweep)
@@ -128,7 +131,7 @@ def run_trial(config: dict) -> None:
             record["best"] = validation_numbers(row) | {"epoch": row["epoch"], "candidate": row["candidate"]}
         save("running")
         sync()
-        report(record["best"], False)
+        report(record["best"], False, latest=row)
 
     resume = (run_dir / "config.json").is_file()
     run_dir.mkdir(parents=True, exist_ok=True)
