@@ -91,7 +91,10 @@ class TrialWatcher:
                 if not self.show_table or (not force and now - self.last < self.interval):
                     return
                 self.last = now
-                print(progress_text(trials, self.latest), flush=True)
+                try:
+                    print(progress_text(trials, self.latest), flush=True)
+                except Exception as exc:  # the table is a display: it must never stop the sweep
+                    print(f"zslkit: warning: progress table: {type(exc).__name__}: {exc}", flush=True)
 
         return _Watcher(*args, **kwargs)
 
@@ -230,11 +233,17 @@ def fit_watching_sigint(tuner):
     def sentinel(signum, frame):
         raise KeyboardInterrupt
 
+    from ray.exceptions import RayError
+    from ray.tune import TuneError
+
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, sentinel)
     try:
         grid = tuner.fit()
         stopped = signal.getsignal(signal.SIGINT) is sentinel
+    except (RayError, TuneError) as exc:  # e.g. the cluster went away
+        raise SweepError(f"Ray Tune stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                         f"continue with zslkit sweep --resume") from None
     finally:
         signal.signal(signal.SIGINT, previous)
     return grid, stopped
