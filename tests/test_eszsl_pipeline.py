@@ -42,7 +42,7 @@ def test_eszsl_well_above_chance_and_labelled(tiny):
         assert 0.0 <= m[key] <= 1.0
     assert m["selection"]["mode"] == "validation" and m["synthetic"] is True
     assert set(m["selection"]["chosen"]) == {"gamma_exp", "lambda_exp"}
-    assert len(res.history) == 36
+    assert len(res.history) == 49  # the paper's 7 x 7 grid
 
 
 def test_oracle_is_labelled_and_not_worse_on_test(tiny):

@@ -156,6 +156,10 @@ def test_protocol_resumes_after_a_stop_request(tiny, tmp_path):
     full = run_protocol(CVCZSL, tiny, **kwargs)
     path = tmp_path / "progress.pt"
     calls = {"n": 0}
+    # epochs before candidate 1 of the transductive stage: 2 warm-up candidates x 3 inductive epochs, then
+    # candidate 0 (the chosen warm-up's epochs + 4 self-training epochs); stop 2 epochs into candidate 1
+    warm = full.config.inductive_epochs
+    stop_at = 2 * TINY["inductive_epochs"] + (warm + 4) + 2
 
     class StopOnce(ProgressStore):
         def hook(self, make_state):
@@ -163,7 +167,7 @@ def test_protocol_resumes_after_a_stop_request(tiny, tmp_path):
 
             def checkpoint(epoch, model):
                 calls["n"] += 1
-                if calls["n"] == 9:  # candidate 1, in its inductive stage
+                if calls["n"] == stop_at:  # candidate 1, in its inductive stage
                     self.stop_requested = True
                 inner(epoch, model)
 

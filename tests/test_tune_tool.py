@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zslkit.methods import cvc
 from zslkit.presets import list_presets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,13 +31,13 @@ def tool(tmp_path, monkeypatch):
     preset_copy = tmp_path / "cvc_zsl.yaml"
     shutil.copy(mod.PRESET_FILE, preset_copy)
     monkeypatch.setattr(mod, "PRESET_FILE", preset_copy)
-    small = cvc.scaled_defaults
+    small = mod.search_base
 
     def short_budget(dataset=None, setting="inductive"):  # the search procedure, on a test-sized budget
         return dataclasses.replace(small(dataset, setting), epochs=3, episodes=10, inductive_epochs=2,
                                    finetune_episodes=10)
 
-    monkeypatch.setattr(mod, "scaled_defaults", short_budget)
+    monkeypatch.setattr(mod, "search_base", short_budget)
     return mod
 
 
