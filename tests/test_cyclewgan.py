@@ -408,11 +408,21 @@ def test_adopt_seen_classes_keeps_the_generator(tiny):
     assert m.decision_function(X[:5], tiny.class_embeddings[classes], seen_labels).shape == (5, classes.size)
 
 
-def test_validation_keeps_the_validated_model(tiny):
-    """The tested GAN is the one scored on validation: its validation score is recomputed from the saved state."""
+def test_validation_retrains_by_default(tiny):
+    cfg = dict(TINY, epochs=4, eval_every=2, syn_grid=(20, 40))
+    res = run_protocol(CycleWGAN, tiny, config=cfg, selection="validation", seed=0, device="cpu")
+    assert res.metrics["selection"]["validation_metrics"]["final_model"] == "retrained on trainval"
+    assert res.model.num_train_classes_ == tiny.seen_classes.size
+    assert len(res.model.history_) == res.config.epochs == res.metrics["selection"]["chosen"]["epochs"]
+
+
+def test_validation_can_keep_the_validated_model(tiny, monkeypatch):
+    """With keeps_validated_model (the pipeline side of adopt_seen_classes), the tested GAN is the one scored on
+    validation: its validation score is recomputed from the saved state."""
     from zslkit.protocol.evaluate import TestScores
     from zslkit.protocol.selection import validation_view
 
+    monkeypatch.setattr(CycleWGAN, "keeps_validated_model", True)
     cfg = dict(TINY, epochs=4, eval_every=2, syn_grid=(20, 40))
     res = run_protocol(CycleWGAN, tiny, config=cfg, selection="validation", seed=0, device="cpu")
     assert len(res.history) == 4  # 2 evaluation points x 2 heads
