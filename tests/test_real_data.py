@@ -83,6 +83,7 @@ def test_cvc_transductive_chooses_its_warmup_on_validation(fashion):
     assert warm and trans
     best_warm = best_row(warm, "gzsl_h")
     assert r.config.inductive_epochs == best_warm["epoch"]
+    assert r.metrics["selection"]["chosen"]["inductive_epochs"] == best_warm["epoch"]  # reported with the rest
     assert r.config.lr == best_warm["overrides"].get("lr", cfg.lr)
     assert r.metrics["zsl_t1"] > 1.5 * chance(fashion)
     assert r.metrics["gzsl_h"] > 0.1

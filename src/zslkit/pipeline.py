@@ -8,6 +8,7 @@ directory is the caller's job (see ``zslkit.cli.train_cmd``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -221,7 +222,10 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
             warm = select_on_validation(method_cls, dataset, warm_cfg, setting="inductive", criterion=criterion,
                                         make=make, history=history, resumer=resumer, on_validation=on_validation,
                                         stage="warmup")
-            config = method_cls.with_warmup(config, chosen_overrides(method_cls, warm))
+            warmed = method_cls.with_warmup(config, chosen_overrides(method_cls, warm))
+            warm_chosen = {f.name: getattr(warmed, f.name) for f in dataclasses.fields(warmed)
+                           if getattr(warmed, f.name) != getattr(config, f.name)}
+            config = warmed
             log.info("warm-up chosen on validation (%s=%.4f): %s", criterion, warm[criterion],
                      chosen_overrides(method_cls, warm))
         best = select_on_validation(method_cls, dataset, config, setting=setting, criterion=criterion, make=make,
@@ -229,6 +233,8 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
                                     on_validation=on_validation)
         search_s = time.perf_counter() - started
         chosen = chosen_overrides(method_cls, best)
+        if warm_cfg is not None:
+            chosen = {**warm_chosen, **chosen}  # what the warm-up selection chose, shown with the rest
         final_cfg = apply_overrides(config, chosen)
         if keep:
             log.info("selected on validation (%s=%.4f): %s; keeping that model (no retraining)", criterion,
