@@ -3,22 +3,14 @@ architecture (same tensors in the same order, other key names), by position with
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
+from zslkit.data.matio import file_sha256  # noqa: F401 (re-exported for backbones)
 from zslkit.errors import DataError
 
 _CONTAINERS = ("state_dict", "model", "model_state", "model_state_dict", "net", "module")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
