@@ -482,3 +482,11 @@ def test_defaults_learn_a_small_real_dataset(fashion_slice, variant, epochs):
     met = run_protocol(CycleWGAN, ds, config=cfg, selection="fixed", seed=0, device="cpu").metrics
     assert met["zsl_t1"] > 0.75, met  # 2 unseen classes: chance 0.5
     assert met["gzsl_u"] > 0.02 and met["gzsl_h"] > 0.02, met
+
+
+def test_default_classifier_cost_does_not_grow_with_the_class_count(tiny):
+    many = make_synthetic("synthetic-cub-sent", seed=0)  # 200 classes, ~47 real samples per seen class
+    cfg = CycleWGAN.default_config(many)
+    assert (cfg.syn_per_unseen, cfg.syn_grid) == (100, (100, 200))
+    assert cfg.cls_epochs == 6  # 2 x 100 x 200 rows in batches of 512: 79 steps an epoch, ~500 steps in all
+    assert CycleWGAN.default_config(_named(tiny, "my-data")).cls_epochs == 25
