@@ -101,14 +101,6 @@ def inverse_time_lr(lr: float, decay: float, epoch: int) -> float:
     return lr / (1.0 + decay * epoch)
 
 
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for group in opt.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
-
-
 class FeatureScaler:
     """Features are modelled as (x - shift) * inv_scale and returned as y / inv_scale + shift.
 

@@ -23,3 +23,12 @@ def make_adam(params, lr: float, *, betas=(0.9, 0.999), weight_decay: float = 0.
         return torch.optim.Adam(params, lr=lr, fused=True, **kw)
     except (RuntimeError, TypeError, ValueError):  # pragma: no cover - older or unusual builds
         return torch.optim.Adam(params, lr=lr, foreach=True, **kw)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate (in place for a capturable optimizer's device tensor)."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

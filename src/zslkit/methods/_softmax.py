@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from zslkit.errors import TrainingDivergedError
-from zslkit.methods._gan import inverse_time_lr, set_lr
-from zslkit.methods._optim import make_adam
+from zslkit.methods._gan import inverse_time_lr
+from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier
 
 HEADS = ("linear", "relu")

@@ -33,7 +33,7 @@ from torch import nn
 
 from zslkit.errors import ConfigError, TrainingDivergedError
 from zslkit.methods._episodes import EpisodeSampler, local_labels
-from zslkit.methods._optim import make_adam
+from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy, make_config
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
@@ -155,14 +155,6 @@ def tf32_matmuls(enabled: bool, device: torch.device):
         yield
     finally:
         setattr(matmul, key, before)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 def step_lr(base: float, gamma: float, step_size: int, epoch: int) -> float:

@@ -34,8 +34,8 @@ from torch.nn import functional as F
 
 from zslkit.errors import ConfigError, DataError, TrainingDivergedError
 from zslkit.methods._gan import (FEATURE_NORMS, GP_ALPHAS, INITS, Critic, FeatureScaler, Generator, gradient_penalty,
-                                 init_linear, inverse_time_lr, set_lr)
-from zslkit.methods._optim import make_adam
+                                 init_linear, inverse_time_lr)
+from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods._softmax import HEADS, SoftmaxClassifier, keep_fraction, logits, train_softmax
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_labels, check_matrix, cpu_copy
 from zslkit.methods.registry import register
