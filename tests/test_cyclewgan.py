@@ -371,6 +371,8 @@ def test_head_space_is_the_grid_product_and_bounded(tiny):
     cfg = CycleWGAN.default_config(_named(tiny, "my-data"))
     assert len(CycleWGAN.head_space(cfg)) == 4  # the default: synthetic count 2 x classifier lr 2 (replace only)
     assert len(CycleWGAN.head_space(dataclasses.replace(cfg, mode_grid=("merge", "replace")))) == 8
+    fcls = CycleWGAN.default_config(_named(tiny, "my-data"), variant="f-clswgan")
+    assert fcls.mode_grid == ("merge", "replace") and len(CycleWGAN.head_space(fcls)) == 8  # the cls-loss variants
     cfg = dataclasses.replace(cfg, mode_grid=(), syn_grid=(100, 400), cls_epochs_grid=(10,), cls_lr_grid=(1e-3, 1e-2))
     heads = CycleWGAN.head_space(cfg)
     assert len(heads) == 4 and {"syn_per_unseen": 400, "cls_epochs": 10, "cls_lr": 1e-2} in heads
@@ -478,7 +480,8 @@ def fashion_slice():
 def test_defaults_learn_a_small_real_dataset(fashion_slice, variant, epochs):
     ds = fashion_slice
     cfg = CycleWGAN.default_config(ds, variant=None if variant == "cycle-wgan" else variant)
-    assert cfg.hidden_g == 512 and cfg.mode == "replace" and len(CycleWGAN.head_space(cfg)) == 4
+    assert cfg.hidden_g == 512 and cfg.mode == "replace"
+    assert len(CycleWGAN.head_space(cfg)) == (4 if variant == "cycle-wgan" else 8)  # cls-loss variants: + merge
     cfg = dataclasses.replace(cfg, epochs=epochs)  # a small GAN budget; everything else as defaulted
     met = run_protocol(CycleWGAN, ds, config=cfg, selection="fixed", seed=0, device="cpu").metrics
     assert met["zsl_t1"] > 0.75, met  # 2 unseen classes: chance 0.5

@@ -44,6 +44,7 @@ from zslkit.runtime import make_generator
 log = logging.getLogger("zslkit.methods.cyclewgan")
 
 VARIANTS = ("cycle-wgan", "f-clswgan", "cycle-clswgan")
+CLS_VARIANTS = ("f-clswgan", "cycle-clswgan")  # with the f-CLSWGAN classification loss
 MODES = ("merge", "replace")
 PRESET_METHOD = "cycle-wgan"
 SYNTH_CHUNK = 16384  # rows per generator forward pass during synthesis
@@ -143,7 +144,7 @@ class CycleWGAN(ZSLMethod):
 
     @property
     def uses_cls(self) -> bool:
-        return self.config.variant in ("f-clswgan", "cycle-clswgan")
+        return self.config.variant in CLS_VARIANTS
 
     def _noise_dim(self) -> int:
         return int(self.config.noise_dim) or int(self.embedding_dim_)
@@ -548,7 +549,7 @@ class CycleWGAN(ZSLMethod):
                 if p is not None and p.name.lower() == name.lower():
                     cfg = apply_overrides(CycleWGANConfig(), p.params, source=f"preset {p.name}")
                     return _as_variant(cfg, variant, own_preset=v is not None)
-        return _as_variant(scaled_default(dataset), variant, own_preset=False)
+        return _as_variant(scaled_default(dataset, variant), variant, own_preset=False)
 
     @classmethod
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
@@ -585,7 +586,7 @@ def _as_variant(cfg: CycleWGANConfig, variant: str | None, own_preset: bool) -> 
     return cfg
 
 
-def scaled_default(dataset=None) -> CycleWGANConfig:
+def scaled_default(dataset=None, variant: str | None = None) -> CycleWGANConfig:
     """Defaults for a dataset without a preset: rules on the data's size, dimensions and class count, each with
     its reason (numbers in docs/methods/cycle_wgan.md, "On real data"). The reference presets never come here.
 
@@ -603,12 +604,15 @@ def scaled_default(dataset=None) -> CycleWGANConfig:
     * The final classifier is searched on the validation classes at every monitored GAN epoch (``head_space``):
       ``syn_per_unseen`` n and 2n where n is the mean number of real training samples per seen class rounded to 50
       within [100, 1000] (so a synthetic class weighs about as much as a real one in the softmax); classifier lr
-      1e-3 and 1e-2, batch 512; 4 heads in all. ``mode`` is replace (synthetic features for the seen classes too):
+      1e-3 and 1e-2, batch 512. ``mode`` is replace (synthetic features for the seen classes too) for cycle-wgan:
       real seen features beside synthetic unseen ones teach the softmax "real means seen" (fashion-zsl fold 0: GZSL
       U 0.00-0.07 with merge, 0.08-0.40 with replace), and when merge was in the searched grid, easy validation
-      classes picked it and it failed on test (cycle-wgan fold 3: validation H 0.75, test H 0.13). Replace only,
-      4 folds: cycle-wgan H 0.36 +- 0.07 (worst fold 0.25) against 0.31 +- 0.12 (worst 0.13) with merge searched;
-      f-clswgan 0.36 +- 0.04 against 0.37 +- 0.01. Without the search (``--selection fixed``) the head is n, lr 1e-3.
+      classes picked it and it failed on test (fold 3: validation H 0.75, test H 0.13); replace only, 4 folds: H
+      0.36 +- 0.07 (worst fold 0.25) against 0.31 +- 0.12 (worst 0.13). The variants with the classification loss
+      (f-clswgan, cycle-clswgan) search merge and replace (8 heads): that loss pulls synthetic features onto the
+      real classes, so merge keeps U (fashion-zsl f-clswgan: 0.37 +- 0.01 with merge searched, 0.36 +- 0.04 replace
+      only) and wins where the generator does not reproduce seen features well (synthetic-cub: H 77.7 against 67.8
+      replace only). Without the search (``--selection fixed``) the head is replace, n, lr 1e-3.
     * Classifier epochs: 25 (f-CLSWGAN), fewer when the largest head's rows (2n per class, all classes) would need more
       than ~500 optimizer steps (at least 5 epochs): every head is trained at every monitored epoch, so its cost must
       not grow with the class count (a 200-class set at n = 100: 6 epochs instead of 25).
@@ -629,7 +633,8 @@ def scaled_default(dataset=None) -> CycleWGANConfig:
                                feature_norm="max",
                                regressor_epochs=min(cfg.regressor_epochs, max(5, round(1500 / steps))),
                                cls_epochs=cls_epochs, cls_batch=512, pre_cls_batch=512,
-                               g_ema=0.99, mode_grid=(), syn_grid=(syn, 2 * syn),
+                               g_ema=0.99, mode_grid=("merge", "replace") if variant in CLS_VARIANTS else (),
+                               syn_grid=(syn, 2 * syn),
                                cls_lr_grid=(1e-3, 1e-2))
 
 
