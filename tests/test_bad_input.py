@@ -327,7 +327,7 @@ def test_explicit_impossible_ways_is_not_silently_clipped(tmp_path, capsys):
 def test_incomplete_checkpoint_names_the_missing_key(tmp_path):
     import torch
 
-    from zslkit.methods.base import read_checkpoint
+    from zslkit.methods.model_file import read_checkpoint
 
     path = tmp_path / "model.pt"
     torch.save({"format": "zslkit-checkpoint", "version": 1, "method": "eszsl", "config": {}}, path)

@@ -157,7 +157,7 @@ def test_save_load_gives_identical_predictions(easy, tmp_path, setting, mode):
     model = fit_on(CVCZSL(cfg, seed=0, device="cpu"), easy, setting == "transductive")
     path = model.save(tmp_path / "cvc.pt")
     loaded = ZSLMethod.load(path, device="cpu")
-    assert isinstance(loaded, CVCZSL) and loaded.config == model.config
+    assert isinstance(loaded, CVCZSL) and loaded.config_ == model.config_
     for a, b in zip(_predictions(model, easy), _predictions(loaded, easy)):
         assert np.array_equal(a, b)
     if mode == "learned":

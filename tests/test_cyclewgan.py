@@ -171,11 +171,14 @@ def test_presets_and_defaults(tiny):
     assert CycleWGAN.search_space(dataclasses.replace(cfg, syn_grid=(100, 200, 400))) == [{}]
 
 
-def test_bad_config():
-    with pytest.raises(ConfigError, match="variant"):
-        CycleWGAN(variant="f-gan")
-    with pytest.raises(ConfigError, match="mode"):
-        CycleWGAN(mode="mix")
+def test_bad_config_fails_at_fit_with_the_field_named(tiny):
+    X, y = tiny.split("trainval")
+    E = tiny.class_embeddings[tiny.seen_classes]
+    for params, field in (({"variant": "f-gan"}, "variant"), ({"mode": "mix"}, "mode"),
+                          ({"mode_grid": ("merge", "mix")}, "mode_grid"), ({"train_fraction": 1.5}, "train_fraction")):
+        model = CycleWGAN(**params)  # scikit-learn: the constructor stores, fit checks
+        with pytest.raises(ConfigError, match=field):
+            model.fit(X, np.searchsorted(tiny.seen_classes, y), E)
 
 
 def test_validation_selection_picks_gan_epoch(tiny):
@@ -383,12 +386,12 @@ def test_head_space_is_the_grid_product_and_bounded(tiny):
 def test_classifier_cache_follows_the_head_config(tiny):
     m = _fit(tiny, epochs=1)
     E = tiny.class_embeddings[tiny.unseen_classes]
-    base = m.config
+    base = m.config_
     c1 = m.build_classifier(E)
-    m.config = dataclasses.replace(base, cls_epochs=base.cls_epochs + 3)
+    m.config_ = dataclasses.replace(base, cls_epochs=base.cls_epochs + 3)
     c2 = m.build_classifier(E)
     assert c2 is not c1 and m.build_classifier(E) is c2
-    m.config = base
+    m.config_ = base
     assert m.build_classifier(E) is c1
 
 
@@ -431,9 +434,10 @@ def test_validation_can_keep_the_validated_model(tiny, monkeypatch):
     assert len(res.history) == 4  # 2 evaluation points x 2 heads
     chosen = res.metrics["selection"]["chosen"]
     assert res.metrics["selection"]["validation_metrics"]["final_model"] == "kept from validation"
-    assert res.model.epochs_trained_ == chosen["epochs"] and res.model.config.syn_per_unseen == chosen["syn_per_unseen"]
+    assert res.model.epochs_trained_ == chosen["epochs"] and res.model.config_.syn_per_unseen == chosen["syn_per_unseen"]
     view = validation_view(tiny)
     again = CycleWGAN(res.config, seed=0, device="cpu")
+    again._prepare()
     again.feature_dim_, again.embedding_dim_ = tiny.feature_dim, tiny.embedding_dim
     again.num_train_classes_ = int(np.unique(view.labels[view.splits["trainval"]]).size)
     state = res.model.state_dict()

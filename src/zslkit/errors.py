@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class ZslkitError(Exception):
     """Base class of every error zslkit raises on purpose."""
 
 
-class DataError(ZslkitError):
+class DataError(ZslkitError, ValueError):
     """A data file or in-memory dataset is missing, malformed or inconsistent.
 
     The message always names the file (or ``<memory>``), the key and the problem.
@@ -21,7 +23,7 @@ class DataError(ZslkitError):
         super().__init__(f"{where}: {problem}")
 
 
-class ConfigError(ZslkitError):
+class ConfigError(ZslkitError, ValueError):
     """A configuration value, preset, method name or command-line option is invalid."""
 
 
@@ -29,8 +31,8 @@ class MissingDependencyError(ConfigError):
     """An optional package (an extra such as ``zslkit[vision]``) or a model file is not available."""
 
 
-class NotFittedError(ZslkitError):
-    """An estimator was used before ``fit`` (or ``load``)."""
+class NotFittedError(ZslkitError, _SklearnNotFittedError):
+    """An estimator was used before ``fit`` (or ``load``); scikit-learn's ``NotFittedError`` too."""
 
 
 class TrainingDivergedError(ZslkitError):

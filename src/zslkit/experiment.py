@@ -11,7 +11,7 @@ from zslkit.checkpointing import ProgressStore, fingerprint
 from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import TrainingDivergedError
-from zslkit.methods.base import apply_overrides
+from zslkit.methods.config import apply_overrides
 from zslkit.methods.registry import get_method
 from zslkit.pipeline import run_protocol
 from zslkit.runs import RunDir, provenance

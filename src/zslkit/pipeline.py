@@ -19,7 +19,8 @@ import numpy as np
 from zslkit.checkpointing import ProgressStore, capture_rng, restore_rng
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import ConfigError
-from zslkit.methods.base import ZSLMethod, apply_overrides, make_config
+from zslkit.methods.base import ZSLMethod
+from zslkit.methods.config import apply_overrides, make_config, validate_config
 from zslkit.protocol.evaluate import TestScores
 from zslkit.protocol.health import health_warnings
 from zslkit.protocol.selection import SELECTION_MODES, validation_view
@@ -96,7 +97,7 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
         def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience):
             shown = None
             for head in heads:
-                m.config = apply_overrides(_cfg, head)
+                m.config_ = apply_overrides(_cfg, head)  # head fields change only build_classifier
                 ts = TestScores(m, view)
                 met = ts.metrics(ts.best_gamma())
                 row = {"stage": stage, "candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met}
@@ -109,7 +110,7 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
                         kept["state"] = copy.deepcopy(m.state_dict())
                 if shown is None or met[criterion] > shown[criterion]:
                     shown = met
-            m.config = _cfg
+            m.config_ = _cfg
             own = best_row(history, criterion, candidate=_i, stage=stage)
             if _patience and own is not None and epoch - own["epoch"] >= _patience:
                 raise _StopFit(epoch)
@@ -203,6 +204,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     transductive = setting == "transductive"
     config = (method_cls.default_config(dataset, setting) if config is None
               else make_config(method_cls.config_class, config))
+    validate_config(config, method_cls.name)  # before any training: a bad value fails now, not after a search
     started = time.perf_counter()
     resumer = _Resumer(store)
     history: list[dict] = resumer.history()
@@ -317,9 +319,11 @@ def _rebuild(model: ZSLMethod, dataset: ZSLDataset, fitted_on: ZSLDataset, state
     ``fitted_on`` (the dataset itself, or its validation view for a kept validation model)."""
     if state is None:
         raise ConfigError(f"method {model.name!r} reported no evaluation point to keep")
+    model._prepare()
     model.feature_dim_ = dataset.feature_dim
     model.embedding_dim_ = dataset.embedding_dim
     model.num_train_classes_ = int(np.unique(fitted_on.labels[fitted_on.splits["trainval"]]).size)
+    model.n_features_in_ = dataset.feature_dim
     model.load_state_dict(state)
     model.fitted_ = True
     return model

@@ -96,7 +96,7 @@ def _run(args) -> int:
                 pass
         info = {"dataset": dataset if isinstance(dataset, str) else json.dumps(dataset),
                 "num_features": features.shape[0], "domain": args.domain,
-                "architecture": json.dumps({"method": model.name, "variant": getattr(model.config, "variant", "")}),
+                "architecture": json.dumps({"method": model.name, "variant": getattr(model.config_, "variant", "")}),
                 "architecture_file": str(run_dir / "model.pt"), "timestamp": now_iso()}
         write_h5(out, features, labels, E, info)
     print(f"wrote {features.shape[0]} features ({E.shape[0]} classes x {args.per_class}, dim {features.shape[1]}) "

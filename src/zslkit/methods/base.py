@@ -1,37 +1,44 @@
-"""The estimator API every ZSL method implements (scikit-learn style, class embeddings as inputs).
+"""The estimator API every ZSL method implements (scikit-learn estimators, class embeddings as inputs).
 
 A method is fitted on seen-class samples ``X`` with labels ``y`` that index the rows of
 ``class_embeddings`` (one row per seen class). At prediction time it scores samples against any
 candidate classes described by their embeddings, so new classes can be named at inference time:
 
-    model = get_method("eszsl")(seed=0).fit(X_seen, y_seen, E_seen)
+    model = get_method("eszsl")(gamma_exp=1.0, seed=0).fit(X_seen, y_seen, E_seen)
     labels = model.predict(X_test, E_candidates)          # indices into E_candidates
 
 ``seen_labels`` (optional, one entry per candidate) says which candidates are training classes (their
 ``y`` value) and which are new (-1); methods that keep learned seen-class classifiers or real seen
 features (CVC-ZSL's "learned" GZSL mode, cycle-WGAN's ``merge``) use it, the others ignore it.
 
-Subclasses define ``name``, ``config_class`` (a dataclass of hyperparameters), ``_fit``,
-``build_classifier``, ``state_dict`` / ``load_state_dict``; the base class handles input checks,
-configuration overrides, devices, seeding and checkpoint files.
+scikit-learn's contract: every field of the method's config dataclass is a constructor parameter (``None``:
+take it from ``config`` or the field's default), stored as given; ``get_params`` / ``set_params`` /
+``clone`` work; ``fit`` resolves them into ``config_`` (the dataclass, checked against the fields' bounds)
+and ``device_``; learned state ends with ``_``. For a two-argument ``fit(X, y)`` see
+``zslkit.classifier.ZSLClassifier``.
+
+Subclasses define ``name``, ``config_class`` (a dataclass of :func:`zslkit.methods.config.option` fields),
+``_fit``, ``_build_classifier``, ``state_dict`` / ``load_state_dict``; the base class handles input
+checks, configuration, devices, seeding and checkpoint files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from zslkit.data.dataset import as_real_float32, require_finite
 from zslkit.errors import ConfigError, DataError, NotFittedError
+from zslkit.methods.config import make_config, unknown_name, validate_config
+from zslkit.methods.model_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
 from zslkit.runtime import resolve_device
-
-CHECKPOINT_FORMAT = "zslkit-checkpoint"
-CHECKPOINT_VERSION = 1
 
 # monitor(epoch, model) is called by ``fit`` at every evaluation point (every ``eval_every`` epochs and
 # after the last epoch). It returns the metrics it computed (shown in progress bars) or None.
@@ -39,6 +46,17 @@ Monitor = Callable[[int, "ZSLMethod"], "dict | None"]
 # checkpoint(epoch, model) is called after every epoch (after the monitor); it decides whether to save
 # ``model.training_state()`` and may raise to stop training (Ctrl-C handling).
 CheckpointHook = Callable[[int, "ZSLMethod"], None]
+
+_ESTIMATOR_PARAMS = ("config", "device", "progress", "seed")
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What ``fit`` hands to ``_fit`` besides the data: the monitor, the checkpoint hook, the state to resume."""
+
+    monitor: Monitor | None = None
+    checkpoint: CheckpointHook | None = None
+    resume_state: dict | None = None
 
 
 class CandidateClassifier(ABC):
@@ -87,81 +105,7 @@ def check_labels(y, n: int, num_classes: int, name: str = "y") -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def make_config(config_class: type, config: Any = None, overrides: dict | None = None):
-    """Build a config dataclass from None / a dataclass / a dict, then apply ``overrides`` by name."""
-    if config is None:
-        cfg = config_class()
-    elif isinstance(config, config_class):
-        cfg = config
-    elif isinstance(config, dict):
-        cfg = apply_overrides(config_class(), config, source="config")
-    else:
-        raise ConfigError(f"config must be a {config_class.__name__} or a dict, got {type(config).__name__}")
-    return apply_overrides(cfg, overrides or {}, source="override")
-
-
-def apply_overrides(cfg, overrides: dict, *, source: str = "override"):
-    """A copy of dataclass ``cfg`` with ``overrides`` applied; unknown names get close matches."""
-    import difflib
-
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    changes = {}
-    for key, value in overrides.items():
-        key = key.replace("-", "_")
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(fields))}"
-            raise ConfigError(f"{source}: {type(cfg).__name__} has no setting {key!r}{hint}")
-        current = getattr(cfg, key)
-        changes[key] = _coerce(value, current, key, source)
-    return dataclasses.replace(cfg, **changes)
-
-
-def _coerce(value, current, key: str, source: str):
-    """Convert a (possibly string) value to the type of the current value."""
-    if value is None or current is None:
-        return value
-    try:
-        if isinstance(current, bool):
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if isinstance(current, int):
-            f = float(value)
-            if f != int(f):
-                raise ValueError(value)
-            return int(f)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, tuple):
-            if isinstance(value, str):
-                value = [v for v in value.split(",") if v]
-            return tuple(_coerce(v, current[0], key, source) if current else _number_or_text(v) for v in value)
-        if isinstance(current, str):
-            return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {key}={value!r} is not a valid {type(current).__name__}") from None
-    return value
-
-
-def _number_or_text(value):
-    """An element of a tuple whose type is unknown (the default is empty): int, float, or the text itself."""
-    if not isinstance(value, str):
-        return value
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
-class ZSLMethod(ABC):
+class ZSLMethod(BaseEstimator, ABC):
     """Base class of all methods; see the module docstring for the contract."""
 
     name: ClassVar[str] = ""
@@ -178,12 +122,49 @@ class ZSLMethod(ABC):
     default_criterion: ClassVar[str] = "gzsl_h"
 
     def __init__(self, config: Any = None, *, seed: int = 0, device: str | torch.device = "auto",
-                 progress: bool = False, **overrides):
-        self.config = make_config(self.config_class, config, overrides)
-        self.seed = int(seed)
-        self.device = resolve_device(device)
-        self.progress = bool(progress)
-        self.fitted_ = False
+                 progress: bool = False, **params):
+        for key in params:
+            if key not in self._field_names():
+                raise unknown_name(self.config_class, key, type(self).__name__)
+        self.config = config
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+        for key in self._field_names():
+            setattr(self, key, params.get(key))
+
+    # ----- scikit-learn parameters ------------------------------------------------------------------
+    @classmethod
+    def _field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls.config_class))
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return sorted((*_ESTIMATOR_PARAMS, *cls._field_names()))
+
+    def resolved_config(self):
+        """The config dataclass these parameters stand for: ``config`` (None / dataclass / dict) with every
+        field parameter that is not None applied, checked against the fields' declared bounds."""
+        overrides = {k: getattr(self, k) for k in self._field_names() if getattr(self, k, None) is not None}
+        cfg = make_config(self.config_class, self.config, overrides)
+        validate_config(cfg, self.name)
+        return cfg
+
+    def _prepare(self) -> None:
+        """Resolve the parameters (``config_``, ``device_``) before fitting or loading."""
+        self.config_ = self.resolved_config()
+        self.device_ = resolve_device(self.device)
+        self.__dict__.pop("fitted_", None)
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        shown = {k: v for k, v in self.get_params(deep=False).items()
+                 if v is not None and not (k in ("seed", "device", "progress") and v == {"seed": 0, "device": "auto",
+                                                                                          "progress": False}[k])}
+        text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
+        return f"{type(self).__name__}({text})"[:N_CHAR_MAX]
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(getattr(self, "fitted_", False))
 
     # ----- training --------------------------------------------------------------------------------
     def fit(self, X, y, class_embeddings, *, unlabeled=None, unlabeled_embeddings=None,
@@ -192,11 +173,11 @@ class ZSLMethod(ABC):
         """Fit on seen samples ``X`` with labels ``y`` indexing the rows of ``class_embeddings``.
 
         ``unlabeled`` / ``unlabeled_embeddings``: unlabeled features of the unseen classes and those
-        classes' embeddings, used by transductive methods only. ``checkpoint`` is called after every
-        epoch; ``resume_state`` (a ``training_state()``) continues an interrupted fit on the same data.
+        classes' embeddings, used by transductive methods only. ``monitor`` is called at evaluation points,
+        ``checkpoint`` after every epoch; ``resume_state`` (a ``training_state()``) continues an interrupted
+        fit on the same data.
         """
-        self._checkpoint_hook = checkpoint
-        self._resume_state = resume_state
+        self._prepare()
         E = check_matrix(class_embeddings, "class_embeddings")
         Xc = check_matrix(X, "X")
         yc = check_labels(y, Xc.shape[0], E.shape[0])
@@ -211,23 +192,24 @@ class ZSLMethod(ABC):
         self.feature_dim_ = Xc.shape[1]
         self.embedding_dim_ = E.shape[1]
         self.num_train_classes_ = E.shape[0]
-        self._fit(Xc, yc, E, unlabeled=U, unlabeled_embeddings=EU, monitor=monitor)
+        self.n_features_in_ = Xc.shape[1]
+        context = FitContext(monitor=monitor, checkpoint=checkpoint, resume_state=resume_state)
+        self._fit(Xc, yc, E, unlabeled=U, unlabeled_embeddings=EU, context=context)
         self.fitted_ = True
         return self
 
     @abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray, class_embeddings: np.ndarray, *, unlabeled, unlabeled_embeddings,
-             monitor: Monitor | None) -> None:
-        """Train; call ``monitor(epoch, self)`` at evaluation points when given."""
+             context: FitContext) -> None:
+        """Train (``config_`` and ``device_`` are resolved); call ``_epoch_done`` after every epoch."""
 
-    def _epoch_done(self, epoch: int, monitor: Monitor | None, *, evaluate: bool) -> dict | None:
+    def _epoch_done(self, epoch: int, context: FitContext, *, evaluate: bool) -> dict | None:
         """Call at the end of every training epoch: the monitor at evaluation points, then the
         checkpoint hook (which may save ``training_state()`` or stop training)."""
-        result = self._call_monitor(monitor, epoch) if evaluate else None
-        hook = getattr(self, "_checkpoint_hook", None)
-        if hook is not None:
+        result = self._call_monitor(context, epoch) if evaluate else None
+        if context.checkpoint is not None:
             self.fitted_ = True
-            hook(epoch, self)
+            context.checkpoint(epoch, self)
         return result
 
     def training_state(self) -> dict:
@@ -239,12 +221,12 @@ class ZSLMethod(ABC):
         """Restore ``training_state()``; returns the number of epochs already done."""
         raise NotImplementedError(f"{self.name} does not support resuming")
 
-    def _call_monitor(self, monitor: Monitor | None, epoch: int) -> dict | None:
-        """Call ``monitor(epoch, self)`` if given (the model counts as fitted from here on)."""
-        if monitor is None:
+    def _call_monitor(self, context: FitContext, epoch: int) -> dict | None:
+        """Call ``context.monitor(epoch, self)`` if given (the model counts as fitted from here on)."""
+        if context.monitor is None:
             return None
         self.fitted_ = True
-        return monitor(epoch, self)
+        return context.monitor(epoch, self)
 
     # ----- prediction ------------------------------------------------------------------------------
     @abstractmethod
@@ -299,7 +281,7 @@ class ZSLMethod(ABC):
 
     @abstractmethod
     def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` returned (the config is already set)."""
+        """Restore what ``state_dict`` returned (``config_`` and ``device_`` are already resolved)."""
 
     def checkpoint(self, extra: dict | None = None) -> dict:
         self._check_fitted()
@@ -307,7 +289,7 @@ class ZSLMethod(ABC):
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
             "method": self.name,
-            "config": dataclasses.asdict(self.config),
+            "config": dataclasses.asdict(self.config_),
             "seed": self.seed,
             "dims": {"feature_dim": self.feature_dim_, "embedding_dim": self.embedding_dim_,
                      "num_train_classes": self.num_train_classes_},
@@ -327,10 +309,12 @@ class ZSLMethod(ABC):
 
         method_cls = get_method(ckpt["method"]) if cls is ZSLMethod else cls
         model = method_cls(ckpt["config"], seed=ckpt.get("seed", 0), device=device)
+        model._prepare()
         dims = ckpt["dims"]
         model.feature_dim_ = int(dims["feature_dim"])
         model.embedding_dim_ = int(dims["embedding_dim"])
         model.num_train_classes_ = int(dims["num_train_classes"])
+        model.n_features_in_ = model.feature_dim_
         model.load_state_dict(ckpt["state"])
         model.fitted_ = True
         return model
@@ -381,28 +365,3 @@ class ZSLMethod(ABC):
         """Make the seen-class side of a kept validation model refer to all training data (``y`` indexes the
         rows of ``class_embeddings``); needed by methods with ``keeps_validated_model``."""
         raise NotImplementedError(f"{self.name} keeps no validated model")
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load and sanity-check a checkpoint file; clear errors for missing or foreign files."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "checkpoint file not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for corrupt files
-        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise DataError(path, None, f"cannot read checkpoint, the file is damaged or not a torch file "
-                        f"({type(exc).__name__}: {detail})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(path, "format", "not a zslkit checkpoint")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise DataError(path, "version", f"checkpoint version {ckpt.get('version')} is not supported "
-                        f"(this zslkit reads version {CHECKPOINT_VERSION})")
-    for key, kind in (("method", str), ("config", dict), ("dims", dict), ("state", dict)):
-        if not isinstance(ckpt.get(key), kind):
-            raise DataError(path, key, "incomplete checkpoint: this entry is missing or malformed")
-    missing = {"feature_dim", "embedding_dim", "num_train_classes"} - set(ckpt["dims"])
-    if missing:
-        raise DataError(path, "dims", f"incomplete checkpoint: missing {', '.join(sorted(missing))}")
-    return ckpt

@@ -34,7 +34,8 @@ from torch import nn
 from zslkit.errors import ConfigError, TrainingDivergedError
 from zslkit.methods._episodes import EpisodeSampler, local_labels
 from zslkit.methods._optim import make_adam, set_lr
-from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy, make_config
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy
+from zslkit.methods.config import make_config, option
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -49,48 +50,51 @@ SAMPLE_CHUNK = 256  # episodes drawn per sampler call (bounds the index tables' 
 @dataclass
 class CVCConfig:
     # --- architecture (reference: hidden_dim 1600, N(0, 0.02) weights, zero biases, scale 10, bias 0)
-    hidden_dim: int = 1600
-    init_std: float = 0.02
-    scale_init: float = 10.0
-    bias_init: float = 0.0
+    hidden_dim: int = option(1600, "hidden width of the classifier generator", min=1)
+    init_std: float = option(0.02, "std of the generator's normal weight init", min=0)
+    scale_init: float = option(10.0, "initial scale of the cosine classifier")
+    bias_init: float = option(0.0, "initial bias of the cosine classifier")
     # --- episodic training: inductive runs, and the inductive stage of transductive runs
-    ways: int = 32
-    shots: int = 4
-    lr: float = 1e-5
-    weight_decay: float = 1e-3
-    step_size: int = 200  # StepLR period in epochs (per-epoch schedule, independent of the total)
-    lr_gamma: float = 0.5
-    grad_clip: float = 1.0  # gradient-norm clipping (0: off)
-    epochs: int = 1000  # inductive: training epochs; transductive: self-training epochs (selected on val)
-    episodes: int = 1000  # episodes per epoch
-    eval_every: int = 1  # monitor period in epochs (validation selection picks among these epochs)
-    episode_overflow: str = "error"  # ways/shots beyond the data: "error" (ConfigError) or "clip" (warn)
+    ways: int = option(32, "classes per training episode", min=1)
+    shots: int = option(4, "samples per class per episode", min=1)
+    lr: float = option(1e-5, "Adam learning rate (inductive)", above=0)
+    weight_decay: float = option(1e-3, "Adam weight decay (inductive)", min=0)
+    step_size: int = option(200, "StepLR period in epochs (inductive)", min=1)
+    lr_gamma: float = option(0.5, "StepLR factor", above=0)
+    grad_clip: float = option(1.0, "gradient-norm clipping (0: off)", min=0)
+    epochs: int = option(1000, "inductive: training epochs; transductive: self-training epochs (selected on validation)",
+                         min=0)
+    episodes: int = option(1000, "episodes per epoch", min=1)
+    eval_every: int = option(1, "monitor period in epochs (validation selection picks among these epochs)", min=1)
+    episode_overflow: str = option("error", "ways/shots beyond the data: error (ConfigError) or clip (warn)",
+                                   choices=OVERFLOW_MODES)
     # --- GZSL seen-class rows
-    gzsl_seen_classifiers: str = "generated"  # "generated" | "learned"
-    finetune_episodes: int = 300  # "learned" (inductive): episodes fine-tuning the free seen rows
-    finetune_lr: float = 1e-3
+    gzsl_seen_classifiers: str = option("generated", "GZSL seen-class rows: generated from embeddings, or learned "
+                                        "free rows", choices=GZSL_SEEN_MODES)
+    finetune_episodes: int = option(300, "learned (inductive): episodes fine-tuning the free seen rows", min=0)
+    finetune_lr: float = option(1e-3, "learning rate of that fine-tuning", above=0)
     # --- transductive self-training stage
-    inductive_epochs: int = 1000  # inductive warm-up epochs before self-training
-    inductive_checkpoint: str = ""  # or start from this saved cvc-zsl model (its generator, scale, bias)
-    trans_ways: int = 32
-    trans_shots: int = 4
-    pseudo_shots: int = 0  # pseudo-labelled samples per unseen class per episode (0: trans_shots)
-    trans_lr: float = 1e-5
-    trans_weight_decay: float = 1e-3
-    trans_step_size: int = 200
-    trans_grad_clip: float = 0.0  # the reference's transductive script does not clip
-    refresh: int = 10  # re-pseudo-label every this many epochs
-    ratio_threshold: float = 1.2  # keep a pseudo label when |top-1 score| / |top-2 score| exceeds this
-    topk_per_class: int = 5  # plus the k highest-scoring unlabeled samples of every unseen class
-    gce_q: float = 0.5  # generalized cross-entropy exponent (q -> 0: cross-entropy)
+    inductive_epochs: int = option(1000, "transductive: inductive warm-up epochs before self-training", min=0)
+    inductive_checkpoint: str = option("", "transductive: start from this saved cvc-zsl model instead of a warm-up")
+    trans_ways: int = option(32, "seen classes per self-training episode", min=1)
+    trans_shots: int = option(4, "samples per seen class per self-training episode", min=1)
+    pseudo_shots: int = option(0, "pseudo-labelled samples per unseen class per episode (0: trans_shots)", min=0)
+    trans_lr: float = option(1e-5, "Adam learning rate (self-training)", above=0)
+    trans_weight_decay: float = option(1e-3, "Adam weight decay (self-training)", min=0)
+    trans_step_size: int = option(200, "StepLR period in epochs (self-training)", min=1)
+    trans_grad_clip: float = option(0.0, "gradient-norm clipping in self-training (the reference: none)", min=0)
+    refresh: int = option(10, "re-pseudo-label every this many epochs", min=1)
+    ratio_threshold: float = option(1.2, "keep a pseudo label when |top-1 score| / |top-2 score| exceeds this")
+    topk_per_class: int = option(5, "plus the k highest-scoring unlabeled samples of every unseen class", min=0)
+    gce_q: float = option(0.5, "generalized cross-entropy exponent (q -> 0: cross-entropy)", min=0)
     # --- speed
-    cuda_graphs: bool = True  # capture the inductive training step as a CUDA graph (CUDA only)
-    graph_episodes: int = 8  # training steps per captured CUDA graph (unrolled)
-    tf32: bool = False  # CUDA only: TensorFloat-32 tensor-core matmuls in training steps (faster, 10-bit mantissa)
-    lr_grid: tuple = ()  # learning rates tried during validation selection (empty: only the config's)
-    # validation selection stops a fit after this fraction of its epochs without a better validation point
-    # (0: never; the chosen epoch is unaffected, later epochs would only have been worse)
-    validation_patience: float = 0.0
+    cuda_graphs: bool = option(True, "CUDA only: capture the inductive training step as a CUDA graph")
+    graph_episodes: int = option(8, "CUDA only: training steps per captured CUDA graph (unrolled)", min=1)
+    tf32: bool = option(False, "CUDA only: TensorFloat-32 matmuls in training steps (faster, 10-bit mantissa)")
+    lr_grid: tuple = option((), "learning rates tried during validation selection (empty: only the config's)",
+                            item=float, above=0)
+    validation_patience: float = option(0.0, "validation fits stop after this fraction of their epochs without a "
+                                        "better validation point (0: never)", min=0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,31 +307,9 @@ class CVCZSL(ZSLMethod):
     description = ("CVC-ZSL (Li, Min, Fu, ICCV 2019): episodic classifier generator with a cosine classifier; "
                    "inductive and transductive (pseudo labels + generalized cross-entropy)")
 
-    # ----- configuration -----------------------------------------------------------------------------
-    def _check_config(self) -> None:
-        c = self.config
-        if c.gzsl_seen_classifiers not in GZSL_SEEN_MODES:
-            raise ConfigError(f"gzsl_seen_classifiers must be one of {', '.join(GZSL_SEEN_MODES)}, "
-                              f"got {c.gzsl_seen_classifiers!r}")
-        if c.episode_overflow not in OVERFLOW_MODES:
-            raise ConfigError(f"episode_overflow must be one of {', '.join(OVERFLOW_MODES)}, "
-                              f"got {c.episode_overflow!r}")
-        for key in ("hidden_dim", "ways", "shots", "episodes", "eval_every", "step_size", "trans_ways",
-                    "trans_shots", "trans_step_size", "refresh"):
-            if getattr(c, key) < 1:
-                raise ConfigError(f"{key} must be >= 1, got {getattr(c, key)}")
-        for key in ("epochs", "inductive_epochs", "finetune_episodes", "pseudo_shots", "topk_per_class"):
-            if getattr(c, key) < 0:
-                raise ConfigError(f"{key} must be >= 0, got {getattr(c, key)}")
-        for key in ("lr", "trans_lr", "finetune_lr"):
-            if not getattr(c, key) > 0:
-                raise ConfigError(f"{key} must be > 0, got {getattr(c, key)}")
-        if c.gce_q < 0:
-            raise ConfigError(f"gce_q must be >= 0, got {c.gce_q}")
-
     def _episode_shape(self, sampler: EpisodeSampler, ways: int, shots: int, what: str) -> tuple[int, int]:
         """(ways, shots) that the data allows: ConfigError, or clipped with a warning (episode_overflow)."""
-        if self.config.episode_overflow == "clip":
+        if self.config_.episode_overflow == "clip":
             new_ways, new_shots = min(ways, sampler.num_available), min(shots, sampler.min_count)
             warned = self.__dict__.setdefault("_clip_warned", set())
             if (new_ways, new_shots) != (ways, shots) and (what, ways, shots) not in warned:
@@ -340,13 +322,8 @@ class CVCZSL(ZSLMethod):
         return ways, shots
 
     # ----- training ----------------------------------------------------------------------------------
-    def __init__(self, config=None, *, seed: int = 0, device="auto", progress: bool = False, **overrides):
-        super().__init__(config, seed=seed, device=device, progress=progress, **overrides)
-        self.history_: list[dict] = []  # one row per training epoch (both stages), see _log_epoch
-
-    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:
-        self._check_config()
-        cfg, dev = self.config, self.device
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
+        cfg, dev = self.config_, self.device_
         self.transductive_ = unlabeled is not None
         self.seen_rows_ = None
         self.seen_rows_source_ = None
@@ -364,7 +341,7 @@ class CVCZSL(ZSLMethod):
         self.net_ = ClassifierGenerator(E.shape[1], cfg.hidden_dim, Xn.shape[1], init_std=cfg.init_std,
                                         scale_init=cfg.scale_init, bias_init=cfg.bias_init, seed=self.seed).to(dev)
         self._stage, self._epochs_done, self._opt, self._pending_opt = "inductive", 0, None, None
-        resume = getattr(self, "_resume_state", None)
+        resume = context.resume_state
         if resume is not None:  # continue an interrupted fit exactly where its checkpoint left it
             if bool(resume.get("transductive")) != self.transductive_:
                 raise ConfigError("cvc-zsl: the training state to resume comes from a "
@@ -378,7 +355,7 @@ class CVCZSL(ZSLMethod):
             bar.update(done * cfg.episodes)
         try:
             if unlabeled is None:
-                self._train_inductive(Xn, yt, E, sampler, cfg.epochs, monitor, bar)
+                self._train_inductive(Xn, yt, E, sampler, cfg.epochs, context, bar)
                 if cfg.gzsl_seen_classifiers == "learned" and self._rows_epoch != cfg.epochs:
                     self._finetune_seen_rows(Xn, yt, E, sampler)
             else:
@@ -386,10 +363,11 @@ class CVCZSL(ZSLMethod):
                     if cfg.inductive_checkpoint:
                         self._load_inductive(cfg.inductive_checkpoint)
                     else:
-                        self._train_inductive(Xn, yt, E, sampler, cfg.inductive_epochs, None, bar)
+                        warmup = replace(context, monitor=None)  # checkpoints, no validation points
+                        self._train_inductive(Xn, yt, E, sampler, cfg.inductive_epochs, warmup, bar)
                 U = F.normalize(torch.as_tensor(unlabeled, device=dev), p=2, dim=1, eps=1e-12)
                 EU = torch.as_tensor(unlabeled_embeddings, device=dev)
-                self._train_transductive(Xn, yt, E, sampler, U, EU, monitor, bar)
+                self._train_transductive(Xn, yt, E, sampler, U, EU, context, bar)
         finally:
             if bar is not None:
                 bar.close()
@@ -400,7 +378,7 @@ class CVCZSL(ZSLMethod):
             return None
         from tqdm.auto import tqdm
 
-        c = self.config
+        c = self.config_
         total = c.episodes * (c.epochs + (c.inductive_epochs if transductive and not c.inductive_checkpoint else 0))
         return tqdm(total=total, unit="episode", desc=f"{self.name}", dynamic_ncols=True)
 
@@ -415,9 +393,9 @@ class CVCZSL(ZSLMethod):
         bar.set_postfix(post, refresh=False)
         bar.update(n)
 
-    def _end_epoch(self, epoch: int, monitor, evaluate: bool) -> None:
+    def _end_epoch(self, epoch: int, context, evaluate: bool) -> None:
         """Monitor (at evaluation points) and checkpoint hook, via ``ZSLMethod._epoch_done``."""
-        met = self._epoch_done(epoch, monitor, evaluate=evaluate and monitor is not None)
+        met = self._epoch_done(epoch, context, evaluate=evaluate and context.monitor is not None)
         if met:
             self._last_metrics = {k: float(v) for k, v in met.items()
                                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -443,8 +421,8 @@ class CVCZSL(ZSLMethod):
         self._opt = opt
         return opt
 
-    def _train_inductive(self, Xn, yt, E, sampler, epochs: int, monitor, bar) -> None:
-        cfg, dev = self.config, self.device
+    def _train_inductive(self, Xn, yt, E, sampler, epochs: int, context, bar) -> None:
+        cfg, dev = self.config_, self.device_
         ways, shots = self._episode_shape(sampler, cfg.ways, cfg.shots, "inductive")
         use_graph = bool(cfg.cuda_graphs and dev.type == "cuda")
         opt = self._make_optimizer(self.net_.parameters(), cfg.lr, cfg.weight_decay, capturable=use_graph)
@@ -466,18 +444,18 @@ class CVCZSL(ZSLMethod):
             self._bar_update(bar, cfg.episodes, "inductive", epoch + 1, loss)
             self._epochs_done = epoch + 1
             self._log_epoch("inductive", epoch + 1, loss, lr)
-            evaluate = monitor is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs)
+            evaluate = context.monitor is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs)
             if evaluate and cfg.gzsl_seen_classifiers == "learned":
                 self._finetune_seen_rows(Xn, yt, E, sampler)
                 self._rows_epoch = epoch + 1
-            self._end_epoch(epoch + 1, monitor, evaluate)
+            self._end_epoch(epoch + 1, context, evaluate)
         self.net_.eval()
 
     def _finetune_seen_rows(self, Xn, yt, E, sampler) -> None:
         """"learned" GZSL seen rows (inductive): free rows initialised from g(a_seen) and fine-tuned with
         all-seen-class cross-entropy on seen episodes; generator, scale and bias frozen (so seen and unseen
         scores stay on one scale). A pure function of the generator state (own seeded sampler stream)."""
-        cfg, dev = self.config, self.device
+        cfg, dev = self.config_, self.device_
         net = self.net_
         with torch.no_grad():
             rows = net(E).detach().clone()
@@ -504,18 +482,18 @@ class CVCZSL(ZSLMethod):
         self.seen_rows_source_ = "inductive fine-tuned free rows"
 
     def _load_inductive(self, path: str) -> None:
-        other = ZSLMethod.load(path, device=self.device)
+        other = ZSLMethod.load(path, device=self.device_)
         if not isinstance(other, CVCZSL):
             raise ConfigError(f"inductive_checkpoint {path}: a {other.name!r} model, not cvc-zsl")
         if (other.feature_dim_, other.embedding_dim_) != (self.feature_dim_, self.embedding_dim_) or \
-                other.config.hidden_dim != self.config.hidden_dim:
+                other.config_.hidden_dim != self.config_.hidden_dim:
             raise ConfigError(f"inductive_checkpoint {path}: dimensions (features {other.feature_dim_}, embeddings "
-                              f"{other.embedding_dim_}, hidden {other.config.hidden_dim}) do not match this run "
-                              f"({self.feature_dim_}, {self.embedding_dim_}, {self.config.hidden_dim})")
+                              f"{other.embedding_dim_}, hidden {other.config_.hidden_dim}) do not match this run "
+                              f"({self.feature_dim_}, {self.embedding_dim_}, {self.config_.hidden_dim})")
         self.net_.load_state_dict(other.net_.state_dict())
 
-    def _train_transductive(self, Xn, yt, E, sampler, U, EU, monitor, bar) -> None:
-        cfg, dev, net = self.config, self.device, self.net_
+    def _train_transductive(self, Xn, yt, E, sampler, U, EU, context, bar) -> None:
+        cfg, dev, net = self.config_, self.device_, self.net_
         S, K = E.shape[0], EU.shape[0]
         ways, shots = self._episode_shape(sampler, cfg.trans_ways, cfg.trans_shots, "transductive seen")
         pshots = cfg.pseudo_shots or shots
@@ -570,7 +548,7 @@ class CVCZSL(ZSLMethod):
             self._set_transductive_rows()
             self._epochs_done = epoch + 1
             self._log_epoch("transductive", epoch + 1, loss, lr, pseudo_labels=int(self.pseudo_label_count_))
-            self._end_epoch(epoch + 1, monitor, (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
+            self._end_epoch(epoch + 1, context, (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
         self._set_transductive_rows()
         net.eval()
 
@@ -584,7 +562,7 @@ class CVCZSL(ZSLMethod):
         """Pseudo-label the unlabeled features with the current generated unseen classifiers."""
         net = self.net_
         scores = torch.cat([net.scores(U[i:i + EVAL_BATCH], net(EU)) for i in range(0, U.shape[0], EVAL_BATCH)])
-        labels = pseudo_label(scores, self.config.ratio_threshold, self.config.topk_per_class)
+        labels = pseudo_label(scores, self.config_.ratio_threshold, self.config_.topk_per_class)
         keep = torch.nonzero(labels >= 0).flatten()
         if keep.numel() == 0:
             raise TrainingDivergedError("cvc-zsl transductive: no unlabeled sample passed the pseudo-label filter")
@@ -617,7 +595,7 @@ class CVCZSL(ZSLMethod):
             "transductive": bool(self.transductive_),
             "stage": self._stage,
             "epoch": int(self._epochs_done),
-            "device_type": self.device.type,
+            "device_type": self.device_.type,
             "generator": cpu_copy(self.net_.state_dict()),
             "optimizer": None if self._opt is None else cpu_copy(self._opt.state_dict()),
             "episode_rng": self._gen.get_state().clone(),
@@ -638,10 +616,10 @@ class CVCZSL(ZSLMethod):
             raise ConfigError("cvc-zsl: not a cvc-zsl training state (was the checkpoint written by another method?)")
         if state.get("version") != 1:
             raise ConfigError(f"cvc-zsl: training state version {state.get('version')} is not supported")
-        if state["device_type"] != self.device.type:
+        if state["device_type"] != self.device_.type:
             raise ConfigError(f"cvc-zsl: the training state was written on a {state['device_type']} device; resume "
-                              f"it on the same kind of device (this model uses {self.device.type})")
-        dev = self.device
+                              f"it on the same kind of device (this model uses {self.device_.type})")
+        dev = self.device_
         gen_w = state["generator"]
         shape = (int(gen_w["w1"].shape[0]), int(gen_w["w1"].shape[1]), int(gen_w["w2"].shape[1]))
         net = getattr(self, "net_", None)
@@ -678,9 +656,9 @@ class CVCZSL(ZSLMethod):
     # ----- prediction --------------------------------------------------------------------------------
     @torch.no_grad()
     def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
-        net, dev = self.net_, self.device
+        net, dev = self.net_, self.device_
         W = net(torch.as_tensor(candidate_embeddings, device=dev))
-        if (self.config.gzsl_seen_classifiers == "learned" and seen_labels is not None
+        if (self.config_.gzsl_seen_classifiers == "learned" and seen_labels is not None
                 and getattr(self, "seen_rows_", None) is not None):
             sl = torch.as_tensor(seen_labels, device=dev)
             is_seen = sl >= 0
@@ -705,9 +683,9 @@ class CVCZSL(ZSLMethod):
         gen = state["generator"]
         self.net_ = ClassifierGenerator(int(gen["w1"].shape[0]), int(gen["w1"].shape[1]), int(gen["w2"].shape[1]))
         self.net_.load_state_dict(gen)
-        self.net_.to(self.device).eval()
+        self.net_.to(self.device_).eval()
         rows = state.get("seen_rows")
-        self.seen_rows_ = None if rows is None else rows.to(self.device)
+        self.seen_rows_ = None if rows is None else rows.to(self.device_)
         self.seen_rows_source_ = state.get("seen_rows_source")
         self.transductive_ = bool(state.get("transductive", False))
         self.history_ = [dict(r) for r in state.get("history", [])]

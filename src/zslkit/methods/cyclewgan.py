@@ -37,7 +37,8 @@ from zslkit.methods._gan import (FEATURE_NORMS, GP_ALPHAS, INITS, Critic, Featur
                                  init_linear, inverse_time_lr)
 from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods._softmax import HEADS, SoftmaxClassifier, keep_fraction, logits, train_softmax
-from zslkit.methods.base import CandidateClassifier, ZSLMethod, apply_overrides, check_labels, check_matrix, cpu_copy
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, check_labels, check_matrix, cpu_copy
+from zslkit.methods.config import apply_overrides, option
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -57,61 +58,68 @@ HEAD_FIELDS = ("syn_per_unseen", "syn_per_seen", "mode", "cls_epochs", "cls_lr",
 
 @dataclass
 class CycleWGANConfig:
-    variant: str = "cycle-wgan"  # cycle-wgan | f-clswgan | cycle-clswgan
+    variant: str = option("cycle-wgan", "cycle-wgan | f-clswgan | cycle-clswgan", choices=VARIANTS)
     # GAN
-    epochs: int = 30  # GAN epochs (validation selection picks this)
-    batch_size: int = 64
-    hidden_g: int = 4096
-    hidden_d: int = 4096
-    noise_dim: int = 0  # 0: dim(z) = dim(a)
-    leaky_slope: float = 0.2
-    lr_g: float = 1e-4
-    lr_d: float = 1e-3
-    lr_decay_g: float = 0.0  # inverse-time decay lr / (1 + decay * epoch), advanced once per epoch (all *_lr_decay)
-    lr_decay_d: float = 0.0
-    betas_g: tuple = (0.5, 0.999)
-    betas_d: tuple = (0.5, 0.999)
-    n_critic: int = 1  # critic steps per generator step (cycle-WGAN reference: 1; f-CLSWGAN: 5)
-    gp_lambda: float = 10.0
-    gp_alpha: str = "sample"  # sample: one interpolation weight per sample (f-CLSWGAN) | element (cycle-WGAN)
-    gan_init: str = "normal"  # normal: N(0, 0.02) (f-CLSWGAN) | xavier: Glorot uniform (cycle-WGAN), also for R
-    g_ema: float = 0.0  # > 0: synthesise with an exponential moving average of G's weights (decay per G step)
-    r_beta: float = 0.01  # weight of the cycle (regression) loss
-    c_beta: float = 0.01  # weight of the f-CLSWGAN classification loss
-    train_fraction: float = 1.0  # share of the training rows used (the cycle-WGAN reference: 0.9, 10 % monitoring)
+    epochs: int = option(30, "GAN epochs (validation selection picks this)", min=1)
+    batch_size: int = option(64, "GAN batch size", min=1)
+    hidden_g: int = option(4096, "generator hidden width", min=1)
+    hidden_d: int = option(4096, "critic hidden width", min=1)
+    noise_dim: int = option(0, "noise dimension (0: the embedding dimension)", min=0)
+    leaky_slope: float = option(0.2, "LeakyReLU slope of G and D", min=0)
+    lr_g: float = option(1e-4, "generator Adam learning rate", above=0)
+    lr_d: float = option(1e-3, "critic Adam learning rate", above=0)
+    lr_decay_g: float = option(0.0, "inverse-time decay lr / (1 + decay * epoch), advanced once per epoch (all "
+                               "*_lr_decay)", min=0)
+    lr_decay_d: float = option(0.0, "critic inverse-time lr decay", min=0)
+    betas_g: tuple = option((0.5, 0.999), "generator Adam betas", item=float, min=0, below=1)
+    betas_d: tuple = option((0.5, 0.999), "critic Adam betas", item=float, min=0, below=1)
+    n_critic: int = option(1, "critic steps per generator step (cycle-WGAN reference: 1; f-CLSWGAN: 5)", min=1)
+    gp_lambda: float = option(10.0, "gradient-penalty weight", min=0)
+    gp_alpha: str = option("sample", "sample: one interpolation weight per sample (f-CLSWGAN) | element (cycle-WGAN)",
+                           choices=GP_ALPHAS)
+    gan_init: str = option("normal", "normal: N(0, 0.02) (f-CLSWGAN) | xavier: Glorot uniform (cycle-WGAN), also R",
+                           choices=INITS)
+    g_ema: float = option(0.0, "> 0: synthesise with an exponential moving average of G's weights (decay per G step)",
+                          min=0, below=1)
+    r_beta: float = option(0.01, "weight of the cycle (regression) loss", min=0)
+    c_beta: float = option(0.01, "weight of the f-CLSWGAN classification loss", min=0)
+    train_fraction: float = option(1.0, "share of the training rows used (the cycle-WGAN reference: 0.9, 10 % "
+                                   "monitoring)", above=0, max=1)
     # pretrained regressor R: x -> a (cycle variants); Adam betas (0.9, 0.999)
-    regressor_epochs: int = 40
-    regressor_lr: float = 1e-4
-    regressor_lr_decay: float = 0.0
-    regressor_batch: int = 64
-    regressor_weight_decay: float = 0.0
+    regressor_epochs: int = option(40, "epochs of the pretrained regressor x -> a (cycle variants)", min=0)
+    regressor_lr: float = option(1e-4, "regressor learning rate", above=0)
+    regressor_lr_decay: float = option(0.0, "regressor inverse-time lr decay", min=0)
+    regressor_batch: int = option(64, "regressor batch size", min=1)
+    regressor_weight_decay: float = option(0.0, "regressor weight decay", min=0)
     # pretrained frozen seen-class softmax (f-CLSWGAN loss); its head is cls_head
-    pre_cls_epochs: int = 30
-    pre_cls_lr: float = 1e-3
-    pre_cls_lr_decay: float = 0.0
-    pre_cls_batch: int = 2048
-    pre_cls_betas: tuple = (0.5, 0.999)
+    pre_cls_epochs: int = option(30, "epochs of the frozen seen-class softmax (f-CLSWGAN loss)", min=0)
+    pre_cls_lr: float = option(1e-3, "its learning rate", above=0)
+    pre_cls_lr_decay: float = option(0.0, "its inverse-time lr decay", min=0)
+    pre_cls_batch: int = option(2048, "its batch size", min=1)
+    pre_cls_betas: tuple = option((0.5, 0.999), "its Adam betas", item=float, min=0, below=1)
     # synthesis and the final softmax classifier
-    syn_per_unseen: int = 200
-    syn_per_seen: int = 0
-    mode: str = "merge"  # merge: real seen + synthetic; replace: synthetic only
-    feature_norm: str = "none"  # none | max (one global divisor) | minmax (each dimension to [0, 1])
-    cls_epochs: int = 25
-    cls_lr: float = 1e-3
-    cls_lr_decay: float = 0.0
-    cls_batch: int = 2048
-    cls_betas: tuple = (0.5, 0.999)
-    cls_weight_decay: float = 0.0
-    cls_head: str = "linear"  # linear: softmax(Wx + b) | relu: softmax(ReLU(Wx + b)) (cycle-WGAN reference)
+    syn_per_unseen: int = option(200, "synthetic features per unseen class", min=0)
+    syn_per_seen: int = option(0, "synthetic features per seen class", min=0)
+    mode: str = option("merge", "merge: real seen + synthetic; replace: synthetic only", choices=MODES)
+    feature_norm: str = option("none", "none | max (one global divisor) | minmax (each dimension to [0, 1])",
+                               choices=FEATURE_NORMS)
+    cls_epochs: int = option(25, "final softmax classifier epochs", min=0)
+    cls_lr: float = option(1e-3, "final classifier learning rate", above=0)
+    cls_lr_decay: float = option(0.0, "final classifier inverse-time lr decay", min=0)
+    cls_batch: int = option(2048, "final classifier batch size", min=1)
+    cls_betas: tuple = option((0.5, 0.999), "final classifier Adam betas", item=float, min=0, below=1)
+    cls_weight_decay: float = option(0.0, "final classifier weight decay", min=0)
+    cls_head: str = option("linear", "linear: softmax(Wx + b) | relu: softmax(ReLU(Wx + b)) (cycle-WGAN reference)",
+                           choices=HEADS)
     # validation search over the final classifier (head_space): the product of these lists, each empty = as set
-    mode_grid: tuple = ()  # mode values (merge / replace)
-    syn_grid: tuple = ()  # syn_per_unseen values
-    cls_epochs_grid: tuple = ()
-    cls_lr_grid: tuple = ()
+    mode_grid: tuple = option((), "modes tried on validation (head search; empty: as set)", item=str, choices=MODES)
+    syn_grid: tuple = option((), "syn_per_unseen values tried on validation", item=int, min=0)
+    cls_epochs_grid: tuple = option((), "cls_epochs values tried on validation", item=int, min=0)
+    cls_lr_grid: tuple = option((), "cls_lr values tried on validation", item=float, above=0)
     # bookkeeping
-    eval_every: int = 0  # monitor every k GAN epochs (0: max(1, epochs // 10)); always after the last
-    max_critic_loss: float = 1e6  # |mean critic loss| of an epoch above this counts as divergence
-    keep_train_features: bool = True  # store the real trainval features in the checkpoint (merge after load)
+    eval_every: int = option(0, "monitor every k GAN epochs (0: max(1, epochs // 10)); always after the last", min=0)
+    max_critic_loss: float = option(1e6, "|mean critic loss| of an epoch above this counts as divergence", above=0)
+    keep_train_features: bool = option(True, "store the real trainval features in the checkpoint (merge after load)")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -130,9 +138,8 @@ class CycleWGAN(ZSLMethod):
     description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
                    "conditional WGAN-GP feature generator + softmax on synthetic features")
 
-    def __init__(self, config=None, *, seed: int = 0, device="auto", progress: bool = False, **overrides):
-        super().__init__(config, seed=seed, device=device, progress=progress, **overrides)
-        _validate(self.config)
+    def _prepare(self) -> None:
+        super()._prepare()
         self.history_: list[dict] = []
         self._cache: OrderedDict = OrderedDict()
         self._scaler = FeatureScaler("none")
@@ -140,32 +147,32 @@ class CycleWGAN(ZSLMethod):
     # ----- building blocks -------------------------------------------------------------------------
     @property
     def uses_cycle(self) -> bool:
-        return self.config.variant in ("cycle-wgan", "cycle-clswgan")
+        return self.config_.variant in ("cycle-wgan", "cycle-clswgan")
 
     @property
     def uses_cls(self) -> bool:
-        return self.config.variant in CLS_VARIANTS
+        return self.config_.variant in CLS_VARIANTS
 
     def _noise_dim(self) -> int:
-        return int(self.config.noise_dim) or int(self.embedding_dim_)
+        return int(self.config_.noise_dim) or int(self.embedding_dim_)
 
     def _build_networks(self) -> None:
-        cfg, D, A = self.config, self.feature_dim_, self.embedding_dim_
+        cfg, D, A = self.config_, self.feature_dim_, self.embedding_dim_
         gen = torch.Generator().manual_seed(self.seed)
         self.G_ = Generator(A, self._noise_dim(), cfg.hidden_g, D, cfg.leaky_slope)
         self.D_ = Critic(D, A, cfg.hidden_d, cfg.leaky_slope)
         self.G_.init(gen, cfg.gan_init)
         self.D_.init(gen, cfg.gan_init)
-        self.G_.to(self.device)
+        self.G_.to(self.device_)
         self.G_ema_ = copy.deepcopy(self.G_).requires_grad_(False) if cfg.g_ema > 0 else None
         self.ema_steps_ = 0
-        self.D_.to(self.device)
-        self.R_ = nn.Linear(D, A).to(self.device) if self.uses_cycle else None
+        self.D_.to(self.device_)
+        self.R_ = nn.Linear(D, A).to(self.device_) if self.uses_cycle else None
         self.C_ = None  # frozen seen-class softmax (f-CLSWGAN loss), built in _fit
 
     # ----- training --------------------------------------------------------------------------------
-    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:
-        cfg, dev = self.config, self.device
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
+        cfg, dev = self.config_, self.device_
         self._cache.clear()
         self.history_ = []
         self.epochs_trained_ = 0
@@ -182,7 +189,7 @@ class CycleWGAN(ZSLMethod):
         Xg, yg = (Xt, yt) if keep is None else (Xt[keep], yt[keep])
         self._build_networks()
         self._init_gan_optimizers()
-        resume = getattr(self, "_resume_state", None)
+        resume = context.resume_state
         if resume is not None:  # continue an interrupted fit: networks, optimizers, noise RNG, history
             self.restore_training_state(resume)
         else:
@@ -192,7 +199,7 @@ class CycleWGAN(ZSLMethod):
                 self.C_ = train_softmax(Xg, yg, Et.shape[0], epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
                                         batch_size=cfg.pre_cls_batch, betas=cfg.pre_cls_betas, head=cfg.cls_head,
                                         lr_decay=cfg.pre_cls_lr_decay, generator=make_generator(self.seed + 2, dev))
-        self._train_gan(Xg, yg, Et, monitor)
+        self._train_gan(Xg, yg, Et, context)
         self._cache.clear()
 
     def training_state(self) -> dict:
@@ -218,13 +225,13 @@ class CycleWGAN(ZSLMethod):
 
     def _init_gan_optimizers(self) -> None:
         """Fresh Adam optimizers for G and D and the seeded noise/batch generator of the GAN stage."""
-        cfg, dev = self.config, self.device
+        cfg, dev = self.config_, self.device_
         self._opt_g = make_adam(self.G_.parameters(), cfg.lr_g, betas=cfg.betas_g)
         self._opt_d = make_adam(self.D_.parameters(), cfg.lr_d, betas=cfg.betas_d)
         self._gen = make_generator(self.seed + 3, dev)
 
     def _pretrain_regressor(self, X: torch.Tensor, A: torch.Tensor) -> None:
-        cfg = self.config
+        cfg = self.config_
         gen = torch.Generator().manual_seed(self.seed + 1)
         if cfg.gan_init == "xavier":
             init_linear(self.R_, gen, "xavier")
@@ -234,14 +241,14 @@ class CycleWGAN(ZSLMethod):
                 self.R_.weight.copy_((torch.rand(self.R_.weight.shape, generator=gen) * 2 - 1) * bound)
                 self.R_.bias.zero_()
         opt = make_adam(self.R_.parameters(), cfg.regressor_lr, weight_decay=cfg.regressor_weight_decay)
-        dgen = make_generator(self.seed + 1, self.device)
+        dgen = make_generator(self.seed + 1, self.device_)
         n = X.shape[0]
         bs = max(1, min(cfg.regressor_batch, n))
-        losses = torch.zeros((), device=self.device)
+        losses = torch.zeros((), device=self.device_)
         for epoch in range(cfg.regressor_epochs):
             if cfg.regressor_lr_decay:
                 set_lr(opt, inverse_time_lr(cfg.regressor_lr, cfg.regressor_lr_decay, epoch))
-            perm = torch.randperm(n, generator=dgen, device=self.device)
+            perm = torch.randperm(n, generator=dgen, device=self.device_)
             for start in range(0, n, bs):
                 idx = perm[start:start + bs]
                 loss = F.mse_loss(self.R_(X[idx]), A[idx])
@@ -257,15 +264,15 @@ class CycleWGAN(ZSLMethod):
 
     def _epoch_batches(self, n: int, gen: torch.Generator) -> torch.Tensor:
         """(steps, n_critic, B) sample indices of one epoch: consecutive random permutations, cut in batches."""
-        cfg = self.config
+        cfg = self.config_
         bs = min(cfg.batch_size, n)
         steps = max(1, n // bs)
         need = steps * cfg.n_critic * bs
-        perms = [torch.randperm(n, generator=gen, device=self.device) for _ in range(-(-need // n))]
+        perms = [torch.randperm(n, generator=gen, device=self.device_) for _ in range(-(-need // n))]
         return torch.cat(perms)[:need].view(steps, cfg.n_critic, bs)
 
-    def _train_gan(self, X, y, E, monitor) -> None:
-        cfg, dev = self.config, self.device
+    def _train_gan(self, X, y, E, context) -> None:
+        cfg, dev = self.config_, self.device_
         G, D, R, C = self.G_, self.D_, self.R_, self.C_
         opt_g, opt_d, gen = self._opt_g, self._opt_d, self._gen
         d_params = list(D.parameters())
@@ -348,7 +355,7 @@ class CycleWGAN(ZSLMethod):
             bar.set_postfix(D=f"{m[0]:.3f}", W=f"{m[1]:.3f}", gp=f"{m[2]:.3f}",
                             cyc=f"{m[3]:.4f}" if use_cycle else "-", refresh=False)
             self._cache.clear()
-            met = self._epoch_done(epoch, monitor, evaluate=epoch % every == 0 or epoch == cfg.epochs)
+            met = self._epoch_done(epoch, context, evaluate=epoch % every == 0 or epoch == cfg.epochs)
             if met:
                 row["monitor"] = {k: v for k, v in met.items() if isinstance(v, (int, float))}
         bar.close()
@@ -359,8 +366,8 @@ class CycleWGAN(ZSLMethod):
         """G(a_i, z_i) for given embeddings (N x A) and noise (N x dim z): deterministic."""
         self._check_fitted()
         a = torch.as_tensor(check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_,
-                                         dim_name="embedding dimension"), device=self.device)
-        z = torch.as_tensor(np.asarray(noise, dtype=np.float32), device=self.device)
+                                         dim_name="embedding dimension"), device=self.device_)
+        z = torch.as_tensor(np.asarray(noise, dtype=np.float32), device=self.device_)
         if z.shape != (a.shape[0], self._noise_dim()):
             raise DataError(None, "noise", f"expected shape ({a.shape[0]}, {self._noise_dim()}), got {tuple(z.shape)}")
         return self._scaler.inverse(self._synth_net()(a, z)).cpu().numpy()
@@ -383,9 +390,9 @@ class CycleWGAN(ZSLMethod):
                 raise ConfigError("synthesize: give either generator or seed, not both")
             generator = int(seed)
         if isinstance(generator, (int, np.integer)):
-            generator = make_generator(int(generator), self.device)
-        x, lab = self._synthesize_t(torch.as_tensor(E, device=self.device),
-                                    torch.as_tensor(counts, device=self.device), generator)
+            generator = make_generator(int(generator), self.device_)
+        x, lab = self._synthesize_t(torch.as_tensor(E, device=self.device_),
+                                    torch.as_tensor(counts, device=self.device_), generator)
         return self._scaler.inverse(x).cpu().numpy(), lab.cpu().numpy()
 
     def _synth_net(self) -> nn.Module:
@@ -398,7 +405,7 @@ class CycleWGAN(ZSLMethod):
         TensorFlow's ExponentialMovingAverage with num_updates, so early averages are not dominated by the init)."""
         self.ema_steps_ += 1
         t = self.ema_steps_
-        d = min(self.config.g_ema, (1.0 + t) / (10.0 + t))
+        d = min(self.config_.g_ema, (1.0 + t) / (10.0 + t))
         torch._foreach_lerp_(list(self.G_ema_.parameters()), list(self.G_.parameters()), 1.0 - d)
 
     @torch.no_grad()
@@ -413,7 +420,7 @@ class CycleWGAN(ZSLMethod):
 
     # ----- the final classifier ---------------------------------------------------------------------
     def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
-        cfg, dev = self.config, self.device
+        cfg, dev = self.config_, self.device_
         sl = (np.full(candidate_embeddings.shape[0], -1, np.int64) if seen_labels is None
               else np.asarray(seen_labels, np.int64))
         head = repr(tuple(getattr(cfg, f) for f in HEAD_FIELDS))  # head_space changes these between calls
@@ -458,7 +465,7 @@ class CycleWGAN(ZSLMethod):
 
     def _classifier(self, layer: nn.Linear, head: str) -> SoftmaxClassifier:
         transform = None if self._scaler.kind == "none" else self._scaler.transform
-        return SoftmaxClassifier(layer, self.device, head=head, transform=transform)
+        return SoftmaxClassifier(layer, self.device_, head=head, transform=transform)
 
     def adopt_seen_classes(self, X, y, class_embeddings) -> None:
         """Use real features ``X`` with labels ``y`` (rows of ``class_embeddings``) as the seen-class side of the
@@ -468,16 +475,16 @@ class CycleWGAN(ZSLMethod):
         E = check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_, dim_name="embedding dimension")
         Xc = check_matrix(X, "X", dim=self.feature_dim_, dim_name="feature dimension")
         yc = check_labels(y, Xc.shape[0], E.shape[0])
-        self.train_X_ = self._scaler.transform(torch.as_tensor(Xc, device=self.device))
-        self.train_y_ = torch.as_tensor(yc, device=self.device)
-        self.train_embeddings_ = torch.as_tensor(E, device=self.device)
+        self.train_X_ = self._scaler.transform(torch.as_tensor(Xc, device=self.device_))
+        self.train_y_ = torch.as_tensor(yc, device=self.device_)
+        self.train_embeddings_ = torch.as_tensor(E, device=self.device_)
         self.num_train_classes_ = int(E.shape[0])
         self._cache.clear()
 
     # ----- persistence -----------------------------------------------------------------------------
     def state_dict(self, with_features: bool = True) -> dict:
         cpu = lambda m: None if m is None else cpu_copy(m.state_dict())  # noqa: E731
-        keep = with_features and self.config.keep_train_features and getattr(self, "train_X_", None) is not None
+        keep = with_features and self.config_.keep_train_features and getattr(self, "train_X_", None) is not None
         return {
             "generator": cpu(self.G_),
             "generator_ema": cpu(getattr(self, "G_ema_", None)),
@@ -508,18 +515,18 @@ class CycleWGAN(ZSLMethod):
             self.R_.load_state_dict(state["regressor"])
             self.R_.requires_grad_(False)
         if state.get("aux_classifier") is not None:
-            self.C_ = nn.Linear(self.feature_dim_, int(state["num_aux_classes"])).to(self.device)
+            self.C_ = nn.Linear(self.feature_dim_, int(state["num_aux_classes"])).to(self.device_)
             self.C_.load_state_dict(state["aux_classifier"])
             self.C_.requires_grad_(False)
         self.history_ = [dict(r) for r in state.get("history", [])]
         self.epochs_trained_ = int(state.get("epochs_trained", len(self.history_)))
         self._scaler = FeatureScaler.from_state(state.get("scaler"), float(state.get("feature_scale", 1.0)))
         tx = state.get("train_features")
-        self.train_X_ = None if tx is None else tx.to(self.device)
-        self.train_y_ = None if tx is None else state["train_labels"].to(self.device)
+        self.train_X_ = None if tx is None else tx.to(self.device_)
+        self.train_y_ = None if tx is None else state["train_labels"].to(self.device_)
         self._cache.clear()
         for key, head in (state.get("final_classifiers") or {}).items():
-            layer = nn.Linear(head["weight"].shape[1], head["weight"].shape[0]).to(self.device)
+            layer = nn.Linear(head["weight"].shape[1], head["weight"].shape[0]).to(self.device_)
             with torch.no_grad():
                 layer.weight.copy_(head["weight"])
                 layer.bias.copy_(head["bias"])
@@ -636,36 +643,6 @@ def scaled_default(dataset=None, variant: str | None = None) -> CycleWGANConfig:
                                g_ema=0.99, mode_grid=("merge", "replace") if variant in CLS_VARIANTS else (),
                                syn_grid=(syn, 2 * syn),
                                cls_lr_grid=(1e-3, 1e-2))
-
-
-def _validate(cfg: CycleWGANConfig) -> None:
-    if cfg.variant not in VARIANTS:
-        raise ConfigError(f"cycle-wgan: unknown variant {cfg.variant!r}; choose one of {', '.join(VARIANTS)}")
-    for key, allowed in (("feature_norm", FEATURE_NORMS), ("mode", MODES), ("gan_init", INITS),
-                         ("gp_alpha", GP_ALPHAS), ("cls_head", HEADS)):
-        if getattr(cfg, key) not in allowed:
-            raise ConfigError(f"cycle-wgan: unknown {key} {getattr(cfg, key)!r}; choose one of {', '.join(allowed)}")
-    for mode in cfg.mode_grid:
-        if mode not in MODES:
-            raise ConfigError(f"cycle-wgan: unknown mode {mode!r} in mode_grid; choose from {', '.join(MODES)}")
-    if not 0.0 < cfg.train_fraction <= 1.0:
-        raise ConfigError(f"cycle-wgan: train_fraction must be in (0, 1], got {cfg.train_fraction}")
-    for key in ("epochs", "batch_size", "hidden_g", "hidden_d", "n_critic", "cls_batch", "regressor_batch",
-                "pre_cls_batch"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"cycle-wgan: {key} must be >= 1, got {getattr(cfg, key)}")
-    for key in ("noise_dim", "syn_per_unseen", "syn_per_seen", "eval_every", "cls_epochs", "regressor_epochs",
-                "pre_cls_epochs"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"cycle-wgan: {key} must be >= 0, got {getattr(cfg, key)}")
-    if not 0.0 <= cfg.g_ema < 1.0:
-        raise ConfigError(f"cycle-wgan: g_ema must be in [0, 1), got {cfg.g_ema}")
-    for key in ("lr_decay_g", "lr_decay_d", "regressor_lr_decay", "pre_cls_lr_decay", "cls_lr_decay"):
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"cycle-wgan: {key} must be >= 0, got {getattr(cfg, key)}")
-    for key in ("lr_g", "lr_d", "cls_lr", "max_critic_loss"):
-        if not getattr(cfg, key) > 0:
-            raise ConfigError(f"cycle-wgan: {key} must be > 0, got {getattr(cfg, key)}")
 
 
 def _snapshot(*modules: nn.Module) -> list[list[torch.Tensor]]:

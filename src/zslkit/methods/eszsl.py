@@ -16,26 +16,28 @@ import torch
 
 from zslkit.errors import TrainingDivergedError
 from zslkit.methods.base import CandidateClassifier, ZSLMethod
+from zslkit.methods.config import option
 from zslkit.methods.registry import register
 
 
 @dataclass
 class ESZSLConfig:
-    gamma_exp: float = 0.0  # feature-side ridge: 10**gamma_exp
-    lambda_exp: float = 0.0  # embedding-side ridge: 10**lambda_exp
-    normalize_features: bool = True  # L2-normalise visual features before fitting and scoring
-    grid: tuple = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # exponents tried for both (the paper's 10^-3..10^3)
+    gamma_exp: float = option(0.0, "feature-side ridge: 10**gamma_exp")
+    lambda_exp: float = option(0.0, "embedding-side ridge: 10**lambda_exp")
+    normalize_features: bool = option(True, "L2-normalise visual features before fitting and scoring")
+    grid: tuple = option((-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
+                         "exponents tried for both on validation (the paper's 10^-3..10^3)", item=float)
 
 
 class _BilinearClassifier(CandidateClassifier):
     def __init__(self, model: "ESZSL", candidate_embeddings: np.ndarray):
         self.model = model
-        E = torch.as_tensor(candidate_embeddings, dtype=torch.float64, device=model.device)
+        E = torch.as_tensor(candidate_embeddings, dtype=torch.float64, device=model.device_)
         self.projection = (model.V_ @ E.T).to(torch.float32)  # D x K
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(X, device=self.model.device)
-        if self.model.config.normalize_features:
+        x = torch.as_tensor(X, device=self.model.device_)
+        if self.model.config_.normalize_features:
             x = torch.nn.functional.normalize(x, dim=1)
         return (x @ self.projection).cpu().numpy()
 
@@ -50,17 +52,17 @@ class ESZSL(ZSLMethod):
     default_criterion = "gzsl_cs_h"
     description = "ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear compatibility"
 
-    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, monitor) -> None:
-        dev = self.device
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
+        dev = self.device_
         x = torch.as_tensor(X, dtype=torch.float64, device=dev)
-        if self.config.normalize_features:
+        if self.config_.normalize_features:
             x = torch.nn.functional.normalize(x, dim=1)
         E = torch.as_tensor(class_embeddings, dtype=torch.float64, device=dev)
         Y = -torch.ones(x.shape[0], E.shape[0], dtype=torch.float64, device=dev)
         Y[torch.arange(x.shape[0], device=dev), torch.as_tensor(y, device=dev)] = 1.0
         d, a = x.shape[1], E.shape[1]
-        left = x.T @ x + (10.0 ** self.config.gamma_exp) * torch.eye(d, dtype=torch.float64, device=dev)
-        right = E.T @ E + (10.0 ** self.config.lambda_exp) * torch.eye(a, dtype=torch.float64, device=dev)
+        left = x.T @ x + (10.0 ** self.config_.gamma_exp) * torch.eye(d, dtype=torch.float64, device=dev)
+        right = E.T @ E + (10.0 ** self.config_.lambda_exp) * torch.eye(a, dtype=torch.float64, device=dev)
         middle = x.T @ Y @ E  # D x A
         try:
             V = torch.linalg.solve(left, middle)
@@ -69,9 +71,9 @@ class ESZSL(ZSLMethod):
             self.V_ = torch.full((d, a), float("nan"), dtype=torch.float64, device=dev)
         if not bool(torch.isfinite(self.V_).all()):
             raise TrainingDivergedError(f"eszsl: the closed-form solution is not finite (gamma_exp "
-                                        f"{self.config.gamma_exp}, lambda_exp {self.config.lambda_exp}); use "
+                                        f"{self.config_.gamma_exp}, lambda_exp {self.config_.lambda_exp}); use "
                                         f"larger regularisers")
-        self._call_monitor(monitor, 0)
+        self._call_monitor(context, 0)
 
     def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
         return _BilinearClassifier(self, candidate_embeddings)
@@ -80,7 +82,7 @@ class ESZSL(ZSLMethod):
         return {"V": self.V_.detach().cpu()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.V_ = state["V"].to(self.device, torch.float64)
+        self.V_ = state["V"].to(self.device_, torch.float64)
 
     @classmethod
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:

@@ -52,7 +52,7 @@ def parse_params(items: list[str]) -> dict[str, list[str]]:
 
 def check_keys(method_cls, params: dict, fixed: dict) -> None:
     """Every --param and --set key must be a field of the method's config, and every value must parse."""
-    from zslkit.methods.base import apply_overrides
+    from zslkit.methods.config import apply_overrides
 
     base = method_cls.config_class()
     for key, values in params.items():
