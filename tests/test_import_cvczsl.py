@@ -201,7 +201,8 @@ def _bad_inputs(data, tmp_path):
             torch.save(obj, path)
         cases.append((name, path, list(extra), words))
 
-    case("missing_key", {k: v for k, v in t.items() if k != "w2"}, ["'w2'", "missing", "the file has: b1, b2, bias, scale_cls, w1"])
+    case("missing_key", {k: v for k, v in t.items() if k != "w2"},
+         ["'w2'", "missing", "the file has: b1, b2, bias, scale_cls, w1"])
     case("not_a_dict", [t["w1"], t["b1"]], ["not a dict of tensors"])
     case("pickled_module", _Module(), ["pickled Python objects"])
     case("damaged", None, ["damaged"], raw=b"not a torch file at all")

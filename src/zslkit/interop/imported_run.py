@@ -69,9 +69,9 @@ def write_imported_run(out: str | Path, model, dataset, *, source: str | Path, r
                                       "training": []})
         rd.write_json("per_class.json", scores.per_class())
         wall = time.perf_counter() - started
-        rd.write_json("provenance.json", provenance(dataset.summary(), seed=int(model.seed),
-                                                    device=device_description(fitted(model, "device")), wall_time_s=wall,
-                                                    extra={"imported": imported}))
+        device = device_description(fitted(model, "device"))
+        rd.write_json("provenance.json", provenance(dataset.summary(), seed=int(model.seed), device=device,
+                                                    wall_time_s=wall, extra={"imported": imported}))
         metrics["wall_time_s"] = round(wall, 3)
         rd.write_json("metrics.json", metrics)  # written last: its presence marks a finished run
     return metrics
