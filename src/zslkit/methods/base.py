@@ -327,10 +327,53 @@ class ZSLMethod(BaseEstimator, ABC):
     # ----- presets and selection -------------------------------------------------------------------
     @classmethod
     def default_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
-        """The hyperparameters for ``dataset`` (a ZSLDataset): its preset if one exists, else defaults
-        scaled to its size. Subclasses override; the base returns the dataclass defaults and has no variants."""
-        if variant is not None:
+        """The hyperparameters for ``dataset`` (a ZSLDataset): its preset (for ``variant``) if one exists, else
+        ``scaled_config``, rules on the data's size. The one preset lookup of every method; methods adjust it
+        through ``preset_names``, ``preset_variants``, ``from_preset`` and ``scaled_config``."""
+        from zslkit.presets import find_preset, list_presets
+
+        preset_method = cls.preset_method or cls.name
+        known = set(cls.variants) | {p.variant for p in list_presets(preset_method) if p.variant}
+        if variant is not None and not known:
             raise ConfigError(f"{cls.name} has no variants (got --variant {variant!r})")
+        if variant is not None and variant not in known:
+            raise ConfigError(f"{cls.name} has no variant {variant!r}; choose one of {', '.join(sorted(known))}")
+        names = cls.preset_names(dataset)
+        for name in [*names, "default"]:  # an entry named "default" serves every dataset
+            for v in cls.preset_variants(variant):
+                p = find_preset(preset_method, name, setting, v)
+                if p is not None and p.name.lower() == name.lower():
+                    return cls.from_preset(p, variant)
+        if variant is not None and variant not in cls.variants:
+            raise ConfigError(f"{cls.name} has no preset variant {variant!r} for {names[0] if names else 'this data'}"
+                              f" ({setting})")
+        return cls.scaled_config(dataset, setting, variant)
+
+    # the presets file's method name (None: ``name``) and the method's own variants (its config's ``variant``
+    # field); preset variants such as CVC-ZSL's "reference" come from the presets file
+    preset_method: ClassVar[str | None] = None
+    variants: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def preset_names(cls, dataset) -> list[str]:
+        """Preset entry names to try for ``dataset``, first match wins (base: the dataset's name)."""
+        return [dataset.name] if dataset is not None else []
+
+    @classmethod
+    def preset_variants(cls, variant: str | None) -> list[str | None]:
+        """Preset variants to try for the requested ``variant``, in order (base: exactly it)."""
+        return [variant]
+
+    @classmethod
+    def from_preset(cls, preset, variant: str | None):
+        """The config of a preset entry."""
+        from zslkit.methods.config import apply_overrides
+
+        return apply_overrides(cls.config_class(), preset.params, source=f"preset {preset.name}")
+
+    @classmethod
+    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
+        """The config for data without a preset: rules on its size and shape (base: the dataclass defaults)."""
         return cls.config_class()
 
     @classmethod

@@ -692,17 +692,9 @@ class CVCZSL(ZSLMethod):
 
     # ----- presets and selection ---------------------------------------------------------------------
     @classmethod
-    def default_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
-        """The preset for ``dataset.name`` (and ``variant``, e.g. "reference" for the full 1000 x 1000
-        protocol), else CPU-budget defaults scaled to the dataset (see :func:`scaled_defaults`)."""
-        from zslkit.presets import find_preset
-
-        name = getattr(dataset, "name", None)
-        preset = find_preset(cls.name, name, setting, variant)
-        if preset is not None and (variant is not None or (name and preset.name.lower() == name.lower())):
-            return make_config(CVCConfig, dict(preset.params))
-        if variant is not None:
-            raise ConfigError(f"cvc-zsl has no preset variant {variant!r} for {name or 'this dataset'} ({setting})")
+    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CVCConfig:
+        """Rules on the data for datasets without a preset (see :func:`scaled_defaults`); presets (e.g. the
+        "reference" variant, the full 1000 x 1000 protocol) come from presets/cvc_zsl.yaml."""
         return scaled_defaults(dataset, setting)
 
     @classmethod

@@ -135,6 +135,7 @@ class CycleWGAN(ZSLMethod):
     # no-preset default makes that reproducible); keeping the validation-view GAN (adopt_seen_classes) tested worse on
     # fashion-zsl, see docs/methods/cycle_wgan.md. Set True on a subclass to keep it.
     keeps_validated_model = False
+    variants = VARIANTS
     description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
                    "conditional WGAN-GP feature generator + softmax on synthetic features")
 
@@ -534,28 +535,26 @@ class CycleWGAN(ZSLMethod):
 
     # ----- presets and selection -------------------------------------------------------------------
     @classmethod
-    def default_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
-        """The preset for the dataset (and variant) from presets/cycle_wgan.yaml, else scaled defaults.
+    def preset_names(cls, dataset) -> list[str]:
+        """CUB with sentence embeddings (semantic source ``sent*``) uses the ``CUB-sent`` entry first."""
+        names = super().preset_names(dataset)
+        if dataset is not None and dataset.name.upper() == "CUB" and \
+                str(dataset.semantic_source).lower().startswith("sent"):
+            names.insert(0, "CUB-sent")
+        return names
 
-        CUB with sentence embeddings (semantic source ``sent*``) uses the ``CUB-sent`` entry. A variant with
-        no entry of its own (cycle-clswgan) starts from the dataset's cycle-wgan entry.
-        """
-        from zslkit.presets import find_preset
+    @classmethod
+    def preset_variants(cls, variant: str | None) -> list[str | None]:
+        """A variant's own entry, else the dataset's cycle-wgan entry (cycle-clswgan has none of its own)."""
+        own = None if variant in (None, "cycle-wgan") else variant
+        return [own, None] if own else [None]
 
-        if variant is not None and variant not in VARIANTS:
-            raise ConfigError(f"unknown cycle-wgan variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-        names = []
-        if dataset is not None:
-            if dataset.name.upper() == "CUB" and str(dataset.semantic_source).lower().startswith("sent"):
-                names.append("CUB-sent")
-            names.append(dataset.name)
-        preset_variant = None if variant in (None, "cycle-wgan") else variant
-        for v in ([preset_variant, None] if preset_variant else [None]):
-            for name in names:
-                p = find_preset(PRESET_METHOD, name, setting, v)
-                if p is not None and p.name.lower() == name.lower():
-                    cfg = apply_overrides(CycleWGANConfig(), p.params, source=f"preset {p.name}")
-                    return _as_variant(cfg, variant, own_preset=v is not None)
+    @classmethod
+    def from_preset(cls, preset, variant: str | None) -> CycleWGANConfig:
+        return _as_variant(super().from_preset(preset, variant), variant, own_preset=preset.variant is not None)
+
+    @classmethod
+    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CycleWGANConfig:
         return _as_variant(scaled_default(dataset, variant), variant, own_preset=False)
 
     @classmethod

@@ -1,0 +1,78 @@
+"""One shape for the end of a training epoch, shared by every method with an epoch loop.
+
+``EpochReporter.end_epoch`` does, in order: the finite check of the epoch's losses (``TrainingDivergedError``
+naming the stage, epoch and loss), one history row in the common schema, the progress bar, and
+``ZSLMethod._epoch_done`` (validation monitor at evaluation points, then the checkpoint hook).
+
+History rows (``model.history_``, written to ``curves.json`` "training"): ``stage`` (e.g. "inductive",
+"transductive", "gan"), ``epoch`` (1-based within the stage), ``loss`` (the stage's main training loss),
+``lr``, ``time_s``, then method-specific numbers; ``monitor`` holds the validation metrics of evaluation
+points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from zslkit.errors import TrainingDivergedError
+
+SHOWN_METRICS = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
+
+
+class EpochReporter:
+    """The progress bar, history and epoch-end calls of one ``fit``."""
+
+    def __init__(self, model, *, total: int, unit: str, initial: int = 0, desc: str | None = None):
+        self.model = model
+        self.last_metrics: dict | None = None
+        self._t0 = time.perf_counter()
+        self.bar = None
+        if model.progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit=unit, desc=desc or model.name, dynamic_ncols=True,
+                            leave=False)
+
+    def end_epoch(self, context, *, stage: str, epoch: int, loss: float, lr: float | None = None,
+                  evaluate: bool, advance: int = 1, watch: dict | None = None,
+                  on_diverge: Callable[[str], str] | None = None, **extra) -> dict | None:
+        """Finish epoch ``epoch`` of ``stage``: check ``loss`` and ``watch`` (more numbers that must be finite),
+        append the history row (``loss``, ``lr``, ``extra``), advance the bar by ``advance`` and call the monitor
+        (when ``evaluate``) and checkpoint hook. ``on_diverge(what)`` runs before the error is raised (e.g. to
+        restore the last good state) and returns text appended to the message. Returns the monitor's metrics."""
+        numbers = {"loss": loss, **(watch or {})}
+        bad = [k for k, v in numbers.items() if not math.isfinite(float(v))]
+        if bad:
+            what = f"non-finite {', '.join(bad)}"
+            hint = on_diverge(what) if on_diverge is not None else "lower the learning rate"
+            raise TrainingDivergedError(f"{self.model.name} {stage} training diverged in epoch {epoch}: {what} "
+                                        f"({', '.join(f'{k} {float(v):.4g}' for k, v in numbers.items())}); {hint}")
+        now = time.perf_counter()
+        row = {"stage": stage, "epoch": int(epoch), "loss": float(loss), "lr": None if lr is None else float(lr),
+               "time_s": now - self._t0, **{k: float(v) for k, v in (watch or {}).items()}, **extra}
+        self._t0 = now
+        self.model.history_.append(row)
+        if self.bar is not None:
+            post = {"stage": stage, "epoch": epoch, "loss": f"{loss:.4f}"}
+            for key in SHOWN_METRICS:
+                if self.last_metrics and key in self.last_metrics:
+                    post[f"val_{key}"] = f"{self.last_metrics[key]:.3f}"
+            self.bar.set_postfix(post, refresh=False)
+            self.bar.update(advance)
+        met = self.model._epoch_done(epoch, context, evaluate=evaluate and context.monitor is not None)
+        if met:
+            self.last_metrics = {k: float(v) for k, v in met.items()
+                                 if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            row["monitor"] = self.last_metrics
+        return met
+
+    def diverged(self, stage: str, epoch: int, what: str, hint: str) -> TrainingDivergedError:
+        """The error for a divergence found by the method itself (e.g. an exploding critic loss)."""
+        return TrainingDivergedError(f"{self.model.name} {stage} training diverged in epoch {epoch}: {what}; {hint}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
