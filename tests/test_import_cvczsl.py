@@ -166,6 +166,9 @@ def test_cli_import_writes_a_run_that_evaluate_and_predict_accept(data, tmp_path
     again = json.loads((run / "evaluation.json").read_text())
     assert again["zsl_t1"] == pytest.approx(metrics["zsl_t1"]) and again["gzsl_h"] == pytest.approx(metrics["gzsl_h"])
 
+    assert main(["report", str(run)]) == 0  # the selection mode "imported" is a row of its own
+    assert "| imported |" in capsys.readouterr().out
+
     np.save(tmp_path / "x.npy", Xu)
     np.save(tmp_path / "e.npy", data.class_embeddings[data.unseen_classes])
     assert main(["predict", str(run), "--features", str(tmp_path / "x.npy"), "--classes", str(tmp_path / "e.npy"),
