@@ -10,6 +10,7 @@ description says how the reference chose the saved model.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from zslkit.runs import RunDir, provenance
 from zslkit.runtime import device_description
 
 SELECTION_MODE = "imported"
+log = logging.getLogger("zslkit.interop")
 
 
 def fitted(model, name: str):
@@ -39,6 +41,8 @@ def write_imported_run(out: str | Path, model, dataset, *, source: str | Path, r
     imported = {"reference": reference, "format": file_format, "file": str(source), "sha256": file_sha256(source)}
     started = time.perf_counter()
     with RunDir(out, overwrite=overwrite) as rd:
+        log.info("importing %s (sha256 %s), a %s model (%s), onto %s", source, imported["sha256"], reference,
+                 file_format, dataset.name)
         spec = data["dataset"]
         config = {"method": model.name, "dataset": spec, "semantic": data.get("semantic"),
                   "data_seed": int(data.get("data_seed", 0)), "setting": setting, "selection": SELECTION_MODE,
