@@ -42,7 +42,8 @@ def _raises(fn, *parts, exc=DataError):
 
 
 def _cli(capsys, *argv, code=2):
-    """Run zslkit; return the error line (exactly one, no traceback)."""
+    """Run zslkit; check its exit code (2 a usage error, 1 a run-time error such as bad data); return the error
+    line (exactly one, no traceback)."""
     capsys.readouterr()
     assert main([str(a) for a in argv]) == code
     err = capsys.readouterr().err
@@ -234,7 +235,7 @@ def test_predict_cli_wrong_width_classes(run_dir, tmp_path, capsys):
     np.save(tmp_path / "feats.npy", ds.features[:5])
     np.save(tmp_path / "classes7.npy", np.ones((4, 7), np.float32))
     line = _cli(capsys, "predict", run_dir, "--features", tmp_path / "feats.npy", "--classes",
-                tmp_path / "classes7.npy")
+                tmp_path / "classes7.npy", code=1)  # bad data: a run-time error
     assert "classes7.npy" in line and "class embeddings have 7 columns" in line
     assert f"expects {ds.embedding_dim}-d embeddings" in line
 
@@ -245,7 +246,8 @@ def test_predict_cli_nan_features(run_dir, tmp_path, capsys):
     feats[1, 2] = np.nan
     np.save(tmp_path / "nan.npy", feats)
     np.save(tmp_path / "classes.npy", ds.class_embeddings)
-    line = _cli(capsys, "predict", run_dir, "--features", tmp_path / "nan.npy", "--classes", tmp_path / "classes.npy")
+    line = _cli(capsys, "predict", run_dir, "--features", tmp_path / "nan.npy", "--classes", tmp_path / "classes.npy",
+                code=1)
     assert "nan.npy" in line and "NaN or inf values (first at row 1, column 2)" in line
 
 
@@ -312,7 +314,7 @@ def test_corrupt_model_pt_cli(run_dir, tmp_path, capsys, content, words):
     np.save(tmp_path / "c.npy", ds.class_embeddings)
     for argv in (["predict", bad, "--features", tmp_path / "f.npy", "--classes", tmp_path / "c.npy"],
                  ["evaluate", bad]):
-        line = _cli(capsys, *argv)
+        line = _cli(capsys, *argv, code=1)  # a damaged file: a run-time error
         assert str(bad / "model.pt") in line and words in line, line
 
 

@@ -82,18 +82,18 @@ def test_build_errors_are_one_clear_line(extracted, tmp_path, capsys):
     feat, table, att = extracted
     bad = write_class_table(tmp_path / "bad.csv", NAMES[:-1] + ["zebra"], att)
     assert main(["data", "build", "--features", str(feat), "--classes", str(bad), "--unseen", "cat",
-                 "--out", str(tmp_path / "x")]) == 2
+                 "--out", str(tmp_path / "x")]) == 1  # files that disagree: bad data, a run-time error
     err = capsys.readouterr().err
     assert "missing from the table: ['hen']" in err and "not in the features" in err and "'zebra'" in err
     assert main(["data", "build", "--features", str(feat), "--classes", str(table), "--unseen", "cat,lion",
-                 "--out", str(tmp_path / "x")]) == 2
+                 "--out", str(tmp_path / "x")]) == 2  # an unknown name in an option: usage error
     assert "['lion']" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:  # exactly one of --unseen / --unseen-fraction
         main(["data", "build", "--features", str(feat), "--classes", str(table), "--out", str(tmp_path / "x")])
     assert exc.value.code == 2
     (tmp_path / "text.csv").write_text("class,a,b\nant,1,x\n")
     assert main(["data", "build", "--features", str(feat), "--classes", str(tmp_path / "text.csv"), "--unseen", "cat",
-                 "--out", str(tmp_path / "x")]) == 2
+                 "--out", str(tmp_path / "x")]) == 1
     assert "line 2" in capsys.readouterr().err
 
 
@@ -109,7 +109,7 @@ def test_semantic_file_replaces_embeddings_by_class_name(extracted, tmp_path, ca
     assert ds.semantic_source == "file:text.npy" and "aligned by class name" in ds.notes[-1]
     write_class_table(tmp_path / "short.csv", NAMES[:-1], text[:-1])
     assert main(["train", "--method", "eszsl", "--data-root", str(out), "--semantic", str(tmp_path / "short.csv"),
-                 "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+                 "--out", str(tmp_path / "run"), "--no-progress"]) == 1
     assert "missing from the table: ['hen']" in capsys.readouterr().err
     with pytest.raises(DataError, match="classes.txt beside it"):
         np.save(tmp_path / "lonely.npy", text)

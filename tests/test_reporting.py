@@ -5,7 +5,7 @@ import json
 import pytest
 
 from zslkit.cli import main
-from zslkit.cli.reproduce_cmd import benchmark_of
+from zslkit.reproduce import benchmark_of
 from zslkit.reporting.tables import load_published, published_entry
 
 FAST_CVC = ["--set", "epochs=2", "--set", "episodes=10", "--set", "hidden_dim=64", "--set", "eval_every=1"]

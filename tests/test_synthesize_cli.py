@@ -62,10 +62,10 @@ def test_errors(run_dir, capsys, tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, emb.shape[1] + 1), np.float32))
     rc = main(["synthesize", str(d), "--classes", str(bad), "--per-class", "2", "--out", str(tmp_path / "x.npz")])
-    assert rc == 2 and "embedding dimension mismatch" in capsys.readouterr().err
+    assert rc == 1 and "embedding dimension mismatch" in capsys.readouterr().err  # bad data: run-time error
     rc = main(["synthesize", str(d), "--classes", str(d / "classes.npy"), "--per-class", "2",
                "--out", str(tmp_path / "x.mat")])
-    assert rc == 2 and "unknown extension" in capsys.readouterr().err
+    assert rc == 2 and "unknown extension" in capsys.readouterr().err  # a bad option: usage error
     rc = main(["synthesize", str(tmp_path / "nope"), "--classes", str(d / "classes.npy"), "--per-class", "2",
                "--out", str(tmp_path / "x.npz")])
-    assert rc == 2 and "not found" in capsys.readouterr().err
+    assert rc == 1 and "not found" in capsys.readouterr().err  # a missing input (DataError)

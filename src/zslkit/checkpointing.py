@@ -18,7 +18,6 @@ import json
 import logging
 import random
 import signal
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -114,8 +113,7 @@ class ProgressStore:
             if self.stop_requested:
                 raise KeyboardInterrupt
             self.stop_requested = True
-            print("\nzslkit: stopping after the current epoch to save a checkpoint (Ctrl-C again to abort now)",
-                  file=sys.stderr, flush=True)
+            log.warning("stopping after the current epoch to save a checkpoint (Ctrl-C again to abort now)")
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:

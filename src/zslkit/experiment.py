@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from zslkit.methods.registry import get_method
 from zslkit.pipeline import run_protocol
 from zslkit.runs import RunDir, provenance
 from zslkit.runtime import device_description, resolve_device, seed_everything, set_deterministic
+
+log = logging.getLogger("zslkit.experiment")
+
 
 @dataclass
 class RunSpec:
@@ -78,12 +82,12 @@ def load_spec(run_dir: str | Path) -> RunSpec:
 
 def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress: bool = True,
             dataset: ZSLDataset | None = None, plots: bool = True, resume: bool = False,
-            on_validation=None) -> dict:
+            callbacks=None) -> dict:
     """Run the protocol for ``spec`` and write ``out``; returns the metrics (also in metrics.json).
 
     Training checkpoints go to ``out/checkpoints/progress.pt`` every ``spec.checkpoint_every`` epochs;
-    ``resume=True`` continues from there (Ctrl-C saves one and says how to resume). ``on_validation(row)``
-    sees every validation evaluation point (``zslkit sweep`` reports them to its scheduler).
+    ``resume=True`` continues from there (Ctrl-C saves one and says how to resume). ``callbacks`` see every
+    monitored evaluation point and the final metrics (see ``run_protocol`` and zslkit.tracking).
     """
     method_cls = get_method(spec.method)
     device = resolve_device(spec.device)
@@ -110,7 +114,7 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         if not resume:
             store.clear()
         elif store.path.is_file():
-            print(f"resuming {out} from {store.path}")
+            log.info("resuming %s from %s", out, store.path)
         resolved = dataclasses.asdict(spec)
         resolved.update(method=method_cls.name, method_config=dataclasses.asdict(config),
                         dataset_name=dataset.name, synthetic=dataset.synthetic,
@@ -122,7 +126,7 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
             with store.handle_sigint():
                 result = run_protocol(method_cls, dataset, config=config, setting=spec.setting,
                                       selection=spec.selection, criterion=spec.criterion, seed=spec.seed,
-                                      device=device, progress=progress, store=store, on_validation=on_validation)
+                                      device=device, progress=progress, store=store, callbacks=callbacks)
         except TrainingDivergedError as exc:
             kept = (f"the last good checkpoint is kept in {store.path}" if store.path.is_file()
                     else "it diverged before the first checkpoint")

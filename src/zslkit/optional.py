@@ -23,6 +23,8 @@ PACKAGES = {
     "open_clip": ("open_clip_torch", "vision"),
     "sentence_transformers": ("sentence-transformers", "text"),
     "PIL": ("pillow", "vision"),
+    "tensorboard": ("tensorboard", "tensorboard"),  # zslkit train --log-to tensorboard (zslkit.tracking)
+    "mlflow": ("mlflow", "mlflow"),  # zslkit train --log-to mlflow
 }
 _STUB_OPS = ("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
              "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")

@@ -24,6 +24,7 @@ from zslkit.methods.config import apply_overrides, make_config, validate_config
 from zslkit.protocol.evaluate import TestScores
 from zslkit.protocol.health import health_warnings
 from zslkit.protocol.selection import SELECTION_MODES, validation_view
+from zslkit.tracking import CallbackList, EpochEvent
 
 log = logging.getLogger("zslkit.pipeline")
 
@@ -70,20 +71,21 @@ def best_row(history: list[dict], criterion: str, candidate: int | None = None,
 
 def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, config, *, setting: str = "inductive",
                          criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
-                         resumer: "_Resumer | None" = None, kept: dict | None = None, on_validation=None,
+                         resumer: "_Resumer | None" = None, kept: dict | None = None, callbacks=None,
                          stage: str = "validation") -> dict:
     """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
     classes vs validation classes, test data never touched), score each evaluation point under every
     ``head_space`` entry, and return the best row by ``criterion`` (its ``overrides`` and ``epoch`` say what
     was chosen). Rows are appended to ``history``; ``make(cfg)`` builds a model (default: seed 0 on the
     automatic device). With ``kept`` (a dict), ``kept["state"]`` receives the best point's ``state_dict()``
-    (for methods that keep the validated model instead of retraining); ``on_validation(row)``, if given,
-    sees every new row (live progress, early stopping in sweeps). ``stage`` tags the rows ("warmup" for the
+    (for methods that keep the validated model instead of retraining); ``callbacks`` (zslkit.tracking) see every
+    new row as an ``EpochEvent`` (live progress, trackers, sweeps). ``stage`` tags the rows ("warmup" for the
     inductive warm-up of a transductive method). A fit stops early once ``validation_patience`` (a config
     fraction of its epochs, 0: never) passes without a better point of that fit."""
     make = make or (lambda cfg: method_cls(cfg))
     history = [] if history is None else history
     resumer = resumer or _Resumer(None)
+    callbacks = CallbackList(callbacks)
     transductive = setting == "transductive"
     view = validation_view(dataset)
     heads = method_cls.head_space(config, dataset, setting) or [{}]
@@ -96,14 +98,13 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
 
         def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience):
             shown = None
-            for head in heads:
+            for h, head in enumerate(heads):
                 m.config_ = apply_overrides(_cfg, head)  # head fields change only build_classifier
                 ts = TestScores(m, view)
                 met = ts.metrics(ts.best_gamma())
                 row = {"stage": stage, "candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met}
                 history.append(row)
-                if on_validation is not None:
-                    on_validation(row)
+                callbacks.on_epoch(EpochEvent(stage, _i, int(epoch), met, row["overrides"], head=h))
                 if best["row"] is None or row[criterion] > best["row"][criterion] + 1e-12:
                     best["row"] = row
                     if kept is not None:
@@ -188,10 +189,11 @@ class _Resumer:
 
 def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=None, setting: str = "inductive",
                  selection: str = "validation", criterion: str | None = None, seed: int = 0, device="auto",
-                 progress: bool = False, store: ProgressStore | None = None, on_validation=None) -> ProtocolResult:
+                 progress: bool = False, store: ProgressStore | None = None, callbacks=None) -> ProtocolResult:
     """Run the protocol; see the module docstring. With ``store``, fits checkpoint periodically and a
-    run interrupted earlier continues from the stored position. ``on_validation(row)`` sees every
-    validation-stage evaluation point (see ``select_on_validation``)."""
+    run interrupted earlier continues from the stored position. ``callbacks`` (functions, or objects with
+    ``on_epoch(event)`` / ``on_end(metrics)``; see zslkit.tracking) see every monitored evaluation point and
+    the final metrics."""
     if setting not in SETTINGS:
         raise ConfigError(f"unknown setting {setting!r}; choose one of {', '.join(SETTINGS)}")
     if setting not in method_cls.settings:
@@ -202,6 +204,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     if criterion not in CRITERIA:
         raise ConfigError(f"unknown selection criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
     transductive = setting == "transductive"
+    callbacks = CallbackList(callbacks)
     config = (method_cls.default_config(dataset, setting) if config is None
               else make_config(method_cls.config_class, config))
     validate_config(config, method_cls.name)  # before any training: a bad value fails now, not after a search
@@ -222,7 +225,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         warm_cfg = method_cls.warmup_config(config) if transductive else None
         if warm_cfg is not None:  # transductive from the best inductive model: choose the warm-up first
             warm = select_on_validation(method_cls, dataset, warm_cfg, setting="inductive", criterion=criterion,
-                                        make=make, history=history, resumer=resumer, on_validation=on_validation,
+                                        make=make, history=history, resumer=resumer, callbacks=callbacks,
                                         stage="warmup")
             warmed = method_cls.with_warmup(config, chosen_overrides(method_cls, warm))
             warm_chosen = {f.name: getattr(warmed, f.name) for f in dataclasses.fields(warmed)
@@ -232,7 +235,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
                      chosen_overrides(method_cls, warm))
         best = select_on_validation(method_cls, dataset, config, setting=setting, criterion=criterion, make=make,
                                     history=history, resumer=resumer, kept=kept if keep else None,
-                                    on_validation=on_validation)
+                                    callbacks=callbacks)
         search_s = time.perf_counter() - started
         chosen = chosen_overrides(method_cls, best)
         if warm_cfg is not None:
@@ -270,6 +273,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
                 met = ts.metrics(ts.best_gamma())
                 row = {"candidate": _i, "overrides": _o, "epoch": int(epoch), **met}
                 history.append(row)
+                callbacks.on_epoch(EpochEvent("oracle", _i, int(epoch), met, _o))
                 if kept["row"] is None or row[criterion] > kept["row"][criterion] + 1e-12:
                     kept.update(row=row, state=copy.deepcopy(m.state_dict()))
                 return met
@@ -310,6 +314,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
         "seed": int(seed),
         "warnings": warnings,
     })
+    callbacks.on_end(metrics)
     return ProtocolResult(model=model, metrics=metrics, config=final_cfg, history=history, scores=scores,
                           wall_time_s=time.perf_counter() - started)
 

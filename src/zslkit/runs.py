@@ -7,7 +7,7 @@ Layout of ``RUN_DIR``::
     history.json      the selection trace (metrics at every evaluation point of every candidate)
     provenance.json   dataset facts, split sha256, seed, git commit, package versions, device, wall time
     model.pt          the final model's checkpoint (rebuilds the model alone)
-    log.txt           the run's log
+    log.txt           the run's log (the ``zslkit`` logger's records at its level: INFO under the CLI)
     .lock             held while a process writes into the directory
 
 A finished run (``metrics.json`` present) is never overwritten unless ``overwrite=True``; two processes
@@ -177,8 +177,7 @@ class RunDir:
                 shutil.rmtree(ckpt_dir)
         self._log_handler = logging.FileHandler(self.file("log.txt"), encoding="utf-8")
         self._log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger("zslkit").addHandler(self._log_handler)
-        logging.getLogger("zslkit").setLevel(logging.INFO)
+        logging.getLogger("zslkit").addHandler(self._log_handler)  # at the logger's level (the CLI sets INFO)
         return self
 
     def __exit__(self, *exc) -> None:

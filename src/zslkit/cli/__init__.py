@@ -1,23 +1,83 @@
 """The ``zslkit`` command. Each sub-command lives in a module ``zslkit.cli.<name>_cmd`` that defines
-``add_parser(subparsers)``; modules are discovered, so a command is added by adding a module."""
+``add_parser(subparsers)``; modules are discovered, so a command is added by adding a module.
+
+Exit codes (docs/errors.md): 0 success, 1 a run-time error, 2 a usage error, 130 interrupted. Every error
+is printed as one line, ``zslkit: error: <message>``; no input prints a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
 from zslkit import __version__
-from zslkit.errors import ZslkitError
+from zslkit.checkpointing import TrainingInterrupted
+from zslkit.errors import (ConfigError, DataError, MissingDependencyError, NotFittedError, RunDirError,
+                           TrainingDivergedError, ZslkitError)
+from zslkit.sweep import SweepError
+
+OK, RUNTIME_ERROR, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
+
+#: exception class -> exit code. The most specific listed class of an exception (its MRO) decides, so
+#: MissingDependencyError (a ConfigError) is 1. Reasons for each row: docs/errors.md "Exit codes".
+EXIT_CODES: dict[type[BaseException], int] = {
+    TrainingInterrupted: INTERRUPTED,  # Ctrl-C that saved a checkpoint
+    KeyboardInterrupt: INTERRUPTED,
+    ConfigError: USAGE_ERROR,  # bad option value, unknown method / dataset / variant / setting / key
+    RunDirError: USAGE_ERROR,  # the named run directory cannot be used for this command (finished, locked ...)
+    MissingDependencyError: RUNTIME_ERROR,  # the command is right; the environment lacks a package or file
+    DataError: RUNTIME_ERROR,  # the data files are missing, malformed or inconsistent
+    TrainingDivergedError: RUNTIME_ERROR,
+    NotFittedError: RUNTIME_ERROR,
+    SweepError: RUNTIME_ERROR,  # Ray missing, cluster unreachable, trials failed
+    ZslkitError: RUNTIME_ERROR,
+    OSError: RUNTIME_ERROR,  # disk full, permission denied, a broken pipe ...
+    MemoryError: RUNTIME_ERROR,
+    Exception: RUNTIME_ERROR,  # anything else is a bug: one line, the traceback only with ZSLKIT_TRACEBACK=1
+}
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an exception: the entry of its most specific class in ``EXIT_CODES``."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return RUNTIME_ERROR
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" to an option's help unless the help already states its default; options that
+    default to None / False / [] (absent) show no default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default in (None, False, argparse.SUPPRESS) or default == []
+                or not action.option_strings):
+            return text
+        shown = str(default).replace("%", "%%")
+        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-parsers share its help formatter."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="zslkit",
-        description="Zero-shot learning on pre-extracted features: CVC-ZSL, cycle-WGAN / f-CLSWGAN, ESZSL.")
-    parser.add_argument("--version", action="version", version=f"zslkit {__version__}")
+        description="Zero-shot learning on pre-extracted features: CVC-ZSL, cycle-WGAN / f-CLSWGAN, ESZSL. "
+                    "Exit codes: 0 success, 1 run-time error, 2 usage error, 130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"zslkit {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import zslkit.cli as pkg
 
@@ -27,9 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _console_warnings() -> None:
-    """Show zslkit's warnings (e.g. a preset clipped to the data) on stderr, once."""
+def _configure_logging() -> None:
+    """The command is the application: zslkit's INFO records go to each run's log.txt, warnings to stderr."""
     logger = logging.getLogger("zslkit")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
     if not any(getattr(h, "_zslkit_console", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.WARNING)
@@ -39,25 +101,29 @@ def _console_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _console_warnings()
+    _configure_logging()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # usage errors: argparse prints usage + message and exits 2
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
-    from zslkit.checkpointing import TrainingInterrupted
-
+        return USAGE_ERROR
     try:
-        return int(args.func(args) or 0)
-    except TrainingInterrupted as exc:  # Ctrl-C that saved a checkpoint: the shell's "interrupted" code
-        print(f"zslkit: interrupted: {exc}", file=sys.stderr)
-        return 130
-    except ZslkitError as exc:
-        print(f"zslkit: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("zslkit: interrupted", file=sys.stderr)
-        return 130
+        return int(args.func(args) or OK)
+    except BaseException as exc:  # noqa: B036 - every exception becomes one line and an exit code
+        if isinstance(exc, SystemExit):
+            raise
+        code = exit_code(exc)
+        if code == INTERRUPTED:
+            detail = f": {exc}" if str(exc) else ""
+            print(f"zslkit: interrupted{detail}", file=sys.stderr)
+        elif isinstance(exc, (ZslkitError, OSError, MemoryError)):
+            print(f"zslkit: error: {exc or type(exc).__name__}", file=sys.stderr)
+        else:
+            if os.environ.get("ZSLKIT_TRACEBACK"):
+                raise
+            print(f"zslkit: error: internal error, please report it: {type(exc).__name__}: {exc} "
+                  f"(set ZSLKIT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from zslkit.data.download import ALIASES
+from zslkit.data.layouts import LAYOUTS
+from zslkit.data.xlsa17 import SEMANTICS
 from zslkit.errors import DataError
 
 #: the invariants ZSLDataset checks on construction (zslkit.data.dataset.validate_arrays), in order
@@ -32,13 +35,13 @@ def add_parser(subparsers) -> None:
     info = sub.add_parser("info", help="summary and validation checks of a dataset folder/file or preset")
     info.add_argument("path", metavar="PATH", help="dataset folder or file, or a synthetic preset name")
     info.add_argument("--semantic", default=None,
-                      help="semantic source: att | original_att | binary_att | sent (default: the layout's)")
+                      help=f"semantic source: {' | '.join(SEMANTICS)} (default: the layout's)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=_info)
 
     conv = sub.add_parser("convert", help="convert a dataset to another layout")
     conv.add_argument("src", metavar="SRC", help="dataset folder or file (or a preset name)")
-    conv.add_argument("--to", required=True, choices=["xlsa17", "dem", "cyclewgan-h5", "npz"], help="target layout")
+    conv.add_argument("--to", required=True, choices=LAYOUTS, help="target layout")
     conv.add_argument("--out", required=True, metavar="DST", help="output folder (npz: a .npz file or a folder)")
     conv.add_argument("--semantic", default=None, help="semantic source to read from SRC")
     conv.add_argument("--mat-version", default="5", choices=["5", "7.3"],
@@ -46,7 +49,8 @@ def add_parser(subparsers) -> None:
     conv.set_defaults(func=_convert)
 
     dl = sub.add_parser("download", help="download and unpack a public benchmark archive")
-    dl.add_argument("name", metavar="NAME", help="xlsa17 (or AWA1, AWA2, CUB, SUN, APY: all are in xlsa17.zip)")
+    dl.add_argument("name", metavar="NAME", help=f"archive or benchmark name: {', '.join(ALIASES)} (the benchmarks "
+                                                 f"all come from one archive)")
     dl.add_argument("--to", required=True, metavar="DIR", help="target folder")
     dl.add_argument("--url", default=None, help="download from this URL instead of the built-in one")
     dl.add_argument("--sha256", default=None, metavar="HEX", help="expected sha256 of the archive")
@@ -67,8 +71,7 @@ def add_parser(subparsers) -> None:
     bd.add_argument("--val-fraction", type=float, default=0.3, metavar="F",
                     help="fraction of the seen classes used as validation classes (default 0.3)")
     bd.add_argument("--seed", type=int, default=0, help="seed of the random choices (default 0)")
-    bd.add_argument("--to", default="xlsa17", choices=["xlsa17", "dem", "cyclewgan-h5", "npz"],
-                    help="layout to write (default xlsa17)")
+    bd.add_argument("--to", default=LAYOUTS[0], choices=LAYOUTS, help="layout to write")
     bd.add_argument("--out", required=True, metavar="DIR", help="output folder")
     bd.set_defaults(func=_build)
 
@@ -131,7 +134,7 @@ def _info(args) -> int:
             print(f"layout   {layout or '(not detected)'}")
             print("checks   FAILED")
             print(f"  error: {exc}")
-        return 2
+        return 1  # bad data: a run-time error (docs/errors.md)
     summary = ds.summary()
     checks = [{"check": name, "description": desc, "passed": True} for name, desc in CHECKS]
     if args.json:

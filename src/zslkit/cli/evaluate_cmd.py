@@ -6,10 +6,12 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="re-evaluate a finished run from its checkpoint")
-    p.add_argument("run_dir")
+    p = sub.add_parser("evaluate", help="re-evaluate a finished run from its checkpoint",
+                       description="Rebuild the model from RUN_DIR/model.pt, score it on the run's dataset, print the "
+                                   "metrics (differences from metrics.json noted) and write RUN_DIR/evaluation.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (holds metrics.json and model.pt)")
     p.add_argument("--data-root", help="the data folder, if it moved since training")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 from zslkit.errors import ConfigError
+from zslkit.features.extract import FORMATS
+from zslkit.features.sources import INTERPOLATIONS
 
 
 def add_parser(subparsers) -> None:
@@ -29,14 +31,14 @@ def add_parser(subparsers) -> None:
     ex.add_argument("--crop-fraction", type=float, default=None, metavar="F",
                     help="resize the shorter side to N/F, then centre-crop N (default: the recipe's, e.g. 0.875; "
                          "1 = no margin cropped)")
-    ex.add_argument("--interpolation", default=None, choices=["bilinear", "bicubic", "nearest"],
+    ex.add_argument("--interpolation", default=None, choices=INTERPOLATIONS,
                     help="resize interpolation (default: the recipe's)")
     ex.add_argument("--batch-size", type=int, default=64, metavar="B", help="images per forward pass (default 64)")
     ex.add_argument("--workers", type=int, default=None, metavar="W",
                     help="image-loading worker processes (default: min(4, CPUs - 1))")
     ex.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (float16 autocast on CUDA)")
     ex.add_argument("--out", required=True, metavar="OUT", help="output folder")
-    ex.add_argument("--format", default="mat", choices=["mat", "npz"],
+    ex.add_argument("--format", default="mat", choices=list(FORMATS),
                     help="mat: res101.mat in the xlsa17 layout (default); npz: features.npz")
     ex.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable images (listed in provenance.json) instead of stopping with an error")

@@ -13,15 +13,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="predict classes (described by embeddings) for new features",
                        description="Score features against candidate classes given by their embeddings "
                                    "(one row per class); new classes need no retraining.")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (its model.pt is used)")
     p.add_argument("--features", required=True, help="N x D matrix (.npy, .npz, .csv, .txt, .mat)")
     p.add_argument("--features-key", help="array name inside a .npz/.mat features file")
     p.add_argument("--classes", required=True, help="K x A class embeddings (.npy, .npz, .csv, .txt, .mat)")
     p.add_argument("--classes-key", help="array name inside a .npz/.mat embeddings file")
     p.add_argument("--class-names", help="text file with one name per class (default class_0..)")
-    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--top-k", type=int, default=1, help="classes (with probabilities) listed per feature row")
     p.add_argument("--out", help="CSV file to write (default: standard output)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=run)
 
 

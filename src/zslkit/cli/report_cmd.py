@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+FORMATS = ("markdown", "csv", "json")  # the command's own output formats (reporting.tables renders the first two)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="compare finished runs (methods x datasets x settings, mean ± std over seeds)")
     p.add_argument("run_dirs", nargs="+", help="run directories (folders holding several runs are searched); a sweep "
                                                "folder (zslkit sweep) gives its summary")
-    p.add_argument("--format", choices=["markdown", "csv", "json"], default="markdown")
+    p.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="table format")
     p.add_argument("--out", help="write the table to this file as well")
     p.set_defaults(func=run)
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from zslkit.cli.train_cmd import DEFAULT_METHOD, SEMANTIC_HELP
+from zslkit.pipeline import SETTINGS
 from zslkit.sweep.space import SCHEDULERS, SEARCHES
+
+
+def show_table(text: str) -> None:
+    """How the command shows the live table of trials (``engine``'s ``progress``)."""
+    print(text, flush=True)
 
 
 def add_parser(sub) -> None:
@@ -14,14 +21,15 @@ def add_parser(sub) -> None:
                                    "evaluation) in SWEEP_DIR/runs/; a configuration is chosen per dataset by its mean "
                                    "validation metric over seeds (SWEEP_DIR/summary.md, .csv, .json). Needs the "
                                    "optional extra: pip install 'zslkit[sweep]'.")
-    p.add_argument("--method", help="method name (default cvc-zsl); see `zslkit methods`")
+    p.add_argument("--method", help=f"method name (default {DEFAULT_METHOD}); see `zslkit methods`")
     p.add_argument("--dataset", action="append", default=[], metavar="NAME",
                    help="synthetic preset or path (repeatable: one sweep over several datasets)")
     p.add_argument("--data-root", action="append", default=[], metavar="DIR",
                    help="data folder in any supported layout (repeatable; on a cluster, a path every node sees)")
-    p.add_argument("--semantic", help="semantic source for real data: att, original_att, binary_att, sent")
+    p.add_argument("--semantic", help=SEMANTIC_HELP)
     p.add_argument("--data-seed", type=int, default=0, help="seed of synthetic datasets (default 0)")
-    p.add_argument("--setting", default="inductive", choices=["inductive", "transductive"])
+    p.add_argument("--setting", default=SETTINGS[0], choices=SETTINGS,
+                   help="inductive, or transductive (unlabeled test_unseen features used in training)")
     p.add_argument("--seeds", default="0", help="training seeds, e.g. 0-4 or 0,2,5 (default 0)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="values a trial may take for a config field (repeatable)")
@@ -105,47 +113,43 @@ def run(args) -> int:
 
     from zslkit.errors import RunDirError
     from zslkit.runs import atomic_write_json, read_json
-    from zslkit.sweep import SweepError, storage
+    from zslkit.sweep import storage
     from zslkit.sweep.space import SweepPlan
     from zslkit.sweep.summary import PLAN_FILE, SUMMARY_FILES, render_summary, write
 
     target = str(args.resume or args.out or "")
     remote = target if storage.is_uri(target) else None  # a storage URI: work in a local staging copy
-    try:
-        if args.resume:
-            root = storage.local_root(target)
-            if not (root / PLAN_FILE).is_file():
-                raise RunDirError(f"{target}: not a sweep folder (no {PLAN_FILE}); nothing to resume")
-            plan = SweepPlan.from_json(read_json(root / PLAN_FILE))
-        else:
-            plan = make_plan(args)
-            root = storage.staging(target) if remote else Path(target)
-            if (storage.exists(storage.join(target, PLAN_FILE)) if remote else (root / PLAN_FILE).is_file()):
-                raise RunDirError(f"{target}: a sweep is already there; continue it with zslkit sweep --resume "
-                                  f"{target}, or choose another --out")
-            if remote:
-                shutil.rmtree(root, ignore_errors=True)
-        from zslkit.sweep import engine
+    if args.resume:
+        root = storage.local_root(target)
+        if not (root / PLAN_FILE).is_file():
+            raise RunDirError(f"{target}: not a sweep folder (no {PLAN_FILE}); nothing to resume")
+        plan = SweepPlan.from_json(read_json(root / PLAN_FILE))
+    else:
+        plan = make_plan(args)
+        root = storage.staging(target) if remote else Path(target)
+        if (storage.exists(storage.join(target, PLAN_FILE)) if remote else (root / PLAN_FILE).is_file()):
+            raise RunDirError(f"{target}: a sweep is already there; continue it with zslkit sweep --resume "
+                              f"{target}, or choose another --out")
+        if remote:
+            shutil.rmtree(root, ignore_errors=True)
+    from zslkit.sweep import engine
 
-        engine.connect(args.address, need_cpus=plan.cpus_per_trial, need_gpus=plan.gpus_per_trial)
-        if not args.resume:
-            atomic_write_json(plan.to_json(), root / PLAN_FILE)
-            if remote:
-                storage.upload(root / PLAN_FILE, storage.join(remote, PLAN_FILE))
-        print(f"zslkit sweep: {plan.method} on {', '.join(d.name for d in plan.datasets)}, seeds {plan.seeds}, "
-              f"search {plan.search}, scheduler {plan.scheduler} -> {target}", flush=True)
-        fixed = {"spec": {"method": plan.method, "semantic": plan.semantic, "data_seed": plan.data_seed,
-                          "setting": plan.setting, "selection": "validation", "criterion": plan.criterion,
-                          "device": "cuda" if plan.gpus_per_trial > 0 else "cpu", "overrides": plan.fixed,
-                          "checkpoint_every": plan.checkpoint_every},
-                 "root": str(root.resolve()), "remote": remote, "seeds": plan.seeds,
-                 "threads": max(1, int(plan.cpus_per_trial)), "plots": plan.plots}
-        where = remote or root
-        grids, stopped = engine.fit_all(engine.sweep_tuners(where, plan, fixed, progress=not args.no_progress),
-                                        where, plan, resume=bool(args.resume))
-    except SweepError as exc:
-        print(f"zslkit: error: {exc}", file=sys.stderr)
-        return 1
+    engine.connect(args.address, need_cpus=plan.cpus_per_trial, need_gpus=plan.gpus_per_trial)
+    if not args.resume:
+        atomic_write_json(plan.to_json(), root / PLAN_FILE)
+        if remote:
+            storage.upload(root / PLAN_FILE, storage.join(remote, PLAN_FILE))
+    print(f"zslkit sweep: {plan.method} on {', '.join(d.name for d in plan.datasets)}, seeds {plan.seeds}, "
+          f"search {plan.search}, scheduler {plan.scheduler} -> {target}", flush=True)
+    fixed = {"spec": {"method": plan.method, "semantic": plan.semantic, "data_seed": plan.data_seed,
+                      "setting": plan.setting, "selection": "validation", "criterion": plan.criterion,
+                      "device": "cuda" if plan.gpus_per_trial > 0 else "cpu", "overrides": plan.fixed,
+                      "checkpoint_every": plan.checkpoint_every},
+             "root": str(root.resolve()), "remote": remote, "seeds": plan.seeds,
+             "threads": max(1, int(plan.cpus_per_trial)), "plots": plan.plots}
+    where = remote or root
+    tuners = engine.sweep_tuners(where, plan, fixed, progress=None if args.no_progress else show_table)
+    grids, stopped = engine.fit_all(tuners, where, plan, resume=bool(args.resume))
     if remote:  # every node's run directories, as uploaded
         storage.download(storage.join(remote, "runs"), root / "runs")
     summary = write(root, show_all_test=args.show_all_test)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zslkit.data.catalog import DEFAULT_DATASET
+from zslkit.data.synthetic import PRESETS
+from zslkit.data.xlsa17 import SEMANTICS
 from zslkit.errors import ConfigError
-from zslkit.pipeline import CRITERIA
+from zslkit.pipeline import CRITERIA, SETTINGS
 from zslkit.protocol.selection import SELECTION_MODES
+from zslkit.tracking import TRACKERS
 
 DEFAULT_METHOD = "cvc-zsl"
 
@@ -22,17 +26,17 @@ OVERRIDE_OPTIONS = {
 }
 # options whose config field has another name
 OPTION_FIELDS = {"episodes_per_epoch": "episodes"}
+SEMANTIC_HELP = (f"semantic source for real data: {', '.join(SEMANTICS)}; or a class table file (.csv/.tsv/.npy, "
+                 f"e.g. from `zslkit classes embed`) that replaces the class embeddings, aligned by class name")
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--dataset", help="synthetic preset (e.g. synthetic-awa2, synthetic-tiny) or a path; "
-                                       "default synthetic-awa2")
+    src.add_argument("--dataset", help=f"synthetic preset ({', '.join(PRESETS)}) or a path; "
+                                       f"default {DEFAULT_DATASET}")
     src.add_argument("--data-root", help="folder (or file) in any supported layout: xlsa17, DEM, cycle-WGAN h5, npz "
                                          "(detected automatically)")
-    p.add_argument("--semantic", help="semantic source for real data: att, original_att, binary_att, sent; or a "
-                                      "class table file (.csv/.tsv/.npy, e.g. from `zslkit classes embed`) that "
-                                      "replaces the class embeddings, aligned by class name")
+    p.add_argument("--semantic", help=SEMANTIC_HELP)
     p.add_argument("--data-seed", type=int, default=0, help="seed of a synthetic dataset (default 0)")
 
 
@@ -42,14 +46,20 @@ def add_parser(sub) -> None:
                                    "metrics, checkpoint, log and provenance.")
     p.add_argument("--method", default=None, help=f"method name (default {DEFAULT_METHOD}); see `zslkit methods`")
     add_data_arguments(p)
-    p.add_argument("--setting", default="inductive", choices=["inductive", "transductive"])
+    p.add_argument("--setting", default=SETTINGS[0], choices=SETTINGS,
+                   help="inductive, or transductive (unlabeled test_unseen features used in training, if the method "
+                        "supports it; see `zslkit methods NAME`)")
     p.add_argument("--selection", default="validation", choices=list(SELECTION_MODES),
                    help="validation (default, honest), fixed (no selection) or oracle (test-selected, labelled)")
     p.add_argument("--criterion", default=None, choices=list(CRITERIA),
-                   help="what validation selection maximises (default: the method's; gzsl_h for cvc-zsl and "
-                        "cycle-wgan, gzsl_cs_h (calibrated H) for eszsl)")
-    p.add_argument("--seed", type=int, default=0)
+                   help="what validation selection maximises (default: the method's own, shown by `zslkit methods "
+                        "NAME`; gzsl_cs_h is H after calibrated stacking)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (weights, episodes, noise)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--log-to", action="append", default=[], choices=list(TRACKERS), metavar="TRACKER",
+                   help=f"also log the monitored epochs and final metrics to {' or '.join(TRACKERS)} (repeatable; "
+                        f"optional extras; TensorBoard: RUN_DIR/tensorboard, MLflow: $MLFLOW_TRACKING_URI or "
+                        f"RUN_DIR/mlruns)")
     p.add_argument("--out", help="run directory (default runs/<method>-<dataset>-seed<S>)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint "
@@ -60,13 +70,13 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for name, typ in OVERRIDE_OPTIONS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                       help=("method variant or preset variant (cycle-wgan: cycle-wgan | f-clswgan | cycle-clswgan; "
-                             "cvc-zsl: reference = the full 1000 x 1000 reference protocol)") if name == "variant"
+                       help="method variant or preset variant (`zslkit methods NAME` lists them; e.g. cvc-zsl "
+                            "reference = the full 1000 x 1000 reference protocol)" if name == "variant"
                        else f"override the preset's {OPTION_FIELDS.get(name, name)} (learning-rate schedules follow a "
                             f"changed training length)" if name in ("epochs", "episodes_per_epoch")
                        else f"override the preset's {name}")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config field of the method (repeatable)")
+                   help="override any config field of the method (repeatable; `zslkit methods NAME` lists the fields)")
     p.set_defaults(func=run)
 
 
@@ -87,8 +97,8 @@ def default_out(method: str, dataset_label: str, seed: int, setting: str) -> Pat
 
 
 def run(args) -> int:
-    from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
-    from zslkit.experiment import RunSpec, execute
+    from zslkit.data.catalog import open_dataset
+    from zslkit.experiment import RunSpec
     from zslkit.methods.registry import available_methods, get_method
     from zslkit.runtime import device_description, resolve_device
 
@@ -102,10 +112,9 @@ def run(args) -> int:
         spec = load_spec(args.resume)
         if args.device != "auto":
             spec.device = args.device
-        metrics = execute(spec, args.resume, progress=not args.no_progress, resume=True)
-        print(format_metrics(metrics))
-        print(f"run directory: {args.resume}")
-        return 0
+        if (Path(args.resume) / "checkpoints" / "progress.pt").is_file():
+            print(f"resuming {args.resume} from {Path(args.resume) / 'checkpoints' / 'progress.pt'}")
+        return _execute(args, spec, Path(args.resume), resume=True)
     method_name = args.method or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
     method_cls = get_method(method_name)
     spec = RunSpec(method=method_cls.name, dataset=args.data_root or args.dataset or DEFAULT_DATASET,
@@ -122,9 +131,26 @@ def run(args) -> int:
         print("  TRANSDUCTIVE: the unlabeled test_unseen features are used during training")
     if args.selection == "oracle":
         print("  ORACLE selection: chosen on the test set, only for comparison with published tables")
-    metrics = execute(spec, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset)
+    return _execute(args, spec, out, dataset=dataset)
+
+
+def _execute(args, spec, out: Path, *, resume: bool = False, dataset=None) -> int:
+    """``experiment.execute`` with the ``--log-to`` trackers, then the metrics block."""
+    from zslkit.experiment import execute
+    from zslkit.tracking import make_trackers
+
+    trackers = make_trackers(args.log_to, out, resume=resume)
+    try:
+        metrics = execute(spec, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset,
+                          resume=resume, callbacks=trackers)
+    except BaseException:
+        for t in trackers:
+            t.close(failed=True)
+        raise
     print(format_metrics(metrics))
     print(f"run directory: {out}")
+    for t in trackers:
+        print(f"logged to {t.where}")
     return 0
 
 

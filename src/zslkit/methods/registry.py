@@ -1,19 +1,30 @@
 """Method registry: ``@register`` on a ZSLMethod subclass makes it available by name.
 
 Every module of ``zslkit.methods`` (except the private and infrastructure ones) is imported on first
-lookup, so adding a method is adding a module; there is no central list to edit.
+lookup, so adding a method is adding a module; there is no central list to edit. Installed packages add
+methods through the entry-point group ``zslkit.methods`` (docs/extending.md): an entry point names a
+module (importing it runs its ``@register``) or a ZSLMethod subclass (registered here). A broken entry
+point is skipped with a warning that names it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
+import importlib.metadata
+import logging
 import pkgutil
+import sys
+import typing
 
 from zslkit.errors import ConfigError
 
+log = logging.getLogger("zslkit.methods")
+
+ENTRY_POINT_GROUP = "zslkit.methods"
 _REGISTRY: dict[str, type] = {}
-_INFRASTRUCTURE = {"base", "registry"}
+_INFRASTRUCTURE = {"base", "registry", "config", "model_file"}
 _discovered = False
 
 
@@ -31,13 +42,32 @@ def _discover() -> None:
     global _discovered
     if _discovered:
         return
+    _discovered = True  # first, so that a method module looking names up does not recurse
     import zslkit.methods as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name.startswith("_") or info.name in _INFRASTRUCTURE:
             continue
         importlib.import_module(f"zslkit.methods.{info.name}")
-    _discovered = True
+    _load_entry_points()
+
+
+def _load_entry_points() -> None:
+    """Register the methods of installed packages (entry-point group ``zslkit.methods``)."""
+    from zslkit.methods.base import ZSLMethod
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP!r}"
+        try:
+            obj = ep.load()
+            if isinstance(obj, type):
+                if not issubclass(obj, ZSLMethod):
+                    raise TypeError(f"{obj.__name__} is not a subclass of zslkit.methods.ZSLMethod")
+                register(obj)
+            elif not isinstance(obj, type(sys)):
+                raise TypeError(f"it names a {type(obj).__name__}, not a module or a ZSLMethod subclass")
+        except Exception as exc:  # a broken third-party package must not break zslkit
+            log.warning("method %s was skipped: %s: %s", where, type(exc).__name__, exc)
 
 
 def available_methods() -> list[str]:
@@ -54,3 +84,55 @@ def get_method(name: str) -> type:
     close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise ConfigError(f"unknown method {name!r}.{hint} Available: {', '.join(sorted(_REGISTRY))}")
+
+
+def variants_of(cls) -> tuple[str, ...]:
+    """What ``--variant`` accepts for a method: the choices of its config's ``variant`` field (or a
+    ``variants`` class attribute) and the variants its presets are written for (e.g. cvc-zsl "reference")."""
+    from zslkit.presets import list_presets
+
+    declared = getattr(cls, "variants", None)
+    if declared is None:
+        field = next((f for f in dataclasses.fields(cls.config_class) if f.name == "variant"), None)
+        declared = (field.metadata.get("choices") if field is not None else None) or ()
+    return tuple(dict.fromkeys([*declared, *(p.variant for p in list_presets(cls.name) if p.variant)]))
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldInfo:
+    """One config field as ``--set`` sees it."""
+
+    name: str
+    type: str
+    default: object
+    help: str
+    choices: tuple | None = None
+
+
+def config_fields(cls) -> list[FieldInfo]:
+    """The method's config fields (what ``--set KEY=VALUE`` accepts) with type, default and one-line help
+    (``dataclasses.field(metadata={"help": ...})``; "" when a field has none)."""
+    config_class = cls.config_class
+    try:
+        hints = typing.get_type_hints(config_class)
+    except Exception:  # an annotation that does not resolve: show it as written
+        hints = {}
+    out = []
+    for f in dataclasses.fields(config_class):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        out.append(FieldInfo(f.name, _type_name(hints.get(f.name, f.type)), default, str(f.metadata.get("help", "")),
+                             tuple(f.metadata["choices"]) if f.metadata.get("choices") else None))
+    return out
+
+
+def _type_name(t) -> str:
+    if isinstance(t, str):
+        return t
+    if isinstance(t, type) and not typing.get_args(t):
+        return t.__name__
+    return str(t).replace("typing.", "")

@@ -11,12 +11,15 @@ import os
 import signal
 import socket
 import threading
+import logging
 import time
 from pathlib import Path
 
 from zslkit.sweep import SweepError, require_ray
 from zslkit.sweep.space import SweepPlan
 from zslkit.sweep.storage import download, is_uri, join, upload
+
+log = logging.getLogger("zslkit.sweep")
 
 METRIC = "val_score"  # the validation criterion (best point so far) every trial reports
 
@@ -63,14 +66,15 @@ def _check_reachable(address: str) -> None:
 
 
 class TrialWatcher:
-    """A Ray Tune callback on the driver: prints the table of trials (at most every ``interval`` seconds,
-    when ``show``) and marks trials the scheduler stopped early in their ``sweep_trial.json``."""
+    """A Ray Tune callback on the driver: passes the table of trials to ``show(text)`` (at most every
+    ``interval`` seconds; None: not shown) and marks trials the scheduler stopped early in their
+    ``sweep_trial.json``."""
 
     def __new__(cls, *args, **kwargs):
         from ray import tune
 
         class _Watcher(tune.Callback):
-            def __init__(self, show: bool = True, interval: float = 15.0):
+            def __init__(self, show=None, interval: float = 15.0):
                 self.show_table, self.interval, self.last = show, interval, 0.0
                 self.latest = {}  # trial id -> newest result (Ray updates trial.last_result after callbacks)
 
@@ -92,9 +96,9 @@ class TrialWatcher:
                     return
                 self.last = now
                 try:
-                    print(progress_text(trials, self.latest), flush=True)
+                    self.show_table(progress_text(trials, self.latest))
                 except Exception as exc:  # the table is a display: it must never stop the sweep
-                    print(f"zslkit: warning: progress table: {type(exc).__name__}: {exc}", flush=True)
+                    log.warning("progress table: %s: %s", type(exc).__name__, exc)
 
         return _Watcher(*args, **kwargs)
 
@@ -153,8 +157,9 @@ def trial_name(trial) -> str:
 
 
 def build_tuner(root: Path | str, name: str, param_space: dict, plan: SweepPlan, *, search_alg=None,
-                num_samples: int = 1, progress: bool = True):
-    """A Tuner whose experiment state goes to ``root/name`` (``root``: a local path or a storage URI)."""
+                num_samples: int = 1, progress=None):
+    """A Tuner whose experiment state goes to ``root/name`` (``root``: a local path or a storage URI);
+    ``progress(text)`` shows the live table of trials (None: no table)."""
     from ray import tune
 
     from zslkit.sweep.trial import run_trial
@@ -176,7 +181,7 @@ def build_tuner(root: Path | str, name: str, param_space: dict, plan: SweepPlan,
                                   callbacks=[TrialWatcher(show=progress)]))
 
 
-def sweep_tuners(root: Path | str, plan: SweepPlan, fixed: dict, progress: bool = True):
+def sweep_tuners(root: Path | str, plan: SweepPlan, fixed: dict, progress=None):
     """(experiment name, Tuner) pairs; one per dataset for optuna, else one over every trial."""
     from ray import tune
 
@@ -249,7 +254,7 @@ def fit_watching_sigint(tuner):
     return grid, stopped
 
 
-def run_specs(specs_dirs: list, *, address: str | None, root: Path, progress: bool = True) -> None:
+def run_specs(specs_dirs: list, *, address: str | None, root: Path, progress=None) -> None:
     """Run (RunSpec, run directory) pairs as one Ray Tune experiment (``zslkit reproduce --address``); a run
     directory left unfinished by an earlier attempt continues from its checkpoint."""
     from zslkit.sweep.trial import reproduce_job

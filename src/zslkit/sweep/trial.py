@@ -60,6 +60,8 @@ def validation_numbers(row: dict | None) -> dict:
 
 def run_trial(config: dict) -> None:
     """The Ray Tune function trainable (see the module docstring)."""
+    import logging
+
     import torch
     from ray import tune
 
@@ -68,6 +70,7 @@ def run_trial(config: dict) -> None:
     from zslkit.runs import atomic_write_json, read_json
 
     started = time.perf_counter()
+    logging.getLogger("zslkit").setLevel(logging.INFO)  # a worker process of the zslkit command: log.txt as in train
     job = job_of(config)
     torch.set_num_threads(max(1, int(job.get("threads", 1))))
     spec = RunSpec(**job["spec"])
@@ -123,7 +126,8 @@ def run_trial(config: dict) -> None:
         report(read_json(run_dir / "metrics.json")["selection"].get("validation_metrics"), True)
         return
 
-    def on_validation(row: dict) -> None:
+    def on_validation(event) -> None:  # an on_epoch callback (zslkit.tracking.EpochEvent)
+        row = {**event.metrics, "epoch": event.epoch, "candidate": event.candidate}
         record["evaluations"] += 1
         record["latest"] = validation_numbers(row) | {"epoch": row["epoch"], "candidate": row["candidate"]}
         best = record.get("best")
@@ -137,7 +141,7 @@ def run_trial(config: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     save("running")
     try:
-        metrics = execute(spec, run_dir, progress=False, resume=resume, on_validation=on_validation,
+        metrics = execute(spec, run_dir, progress=False, resume=resume, callbacks=[on_validation],
                           plots=job.get("plots", True))
     except ZslkitError as exc:  # a deterministic failure: retrying would fail the same way
         record["error"] = str(exc)
