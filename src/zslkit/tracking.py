@@ -68,10 +68,13 @@ class CallbackList(Callback):
     def __init__(self, callbacks=None):
         if isinstance(callbacks, CallbackList):
             callbacks = callbacks.items
-        self.items = [c if hasattr(c, "on_epoch") or hasattr(c, "on_end") else _FunctionCallback(c)
-                      for c in (callbacks or ())]
-        for c in self.items:
-            if not callable(getattr(c, "on_epoch", None)) and not callable(getattr(c, "on_end", None)):
+        self.items = []
+        for c in callbacks or ():
+            if callable(getattr(c, "on_epoch", None)) or callable(getattr(c, "on_end", None)):
+                self.items.append(c)
+            elif callable(c):
+                self.items.append(_FunctionCallback(c))
+            else:
                 raise ConfigError(f"callback {c!r} is neither a function nor an object with on_epoch / on_end")
 
     def on_epoch(self, event: EpochEvent) -> None:

@@ -87,17 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Console(logging.StreamHandler):
+    """zslkit's warnings on stderr, one line each (``sys.stderr`` looked up at each message)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setLevel(logging.WARNING)
+        self.setFormatter(logging.Formatter("zslkit: warning: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _configure_logging() -> None:
     """The command is the application: zslkit's INFO records go to each run's log.txt, warnings to stderr."""
     logger = logging.getLogger("zslkit")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
-    if not any(getattr(h, "_zslkit_console", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setLevel(logging.WARNING)
-        handler.setFormatter(logging.Formatter("zslkit: warning: %(message)s"))
-        handler._zslkit_console = True
-        logger.addHandler(handler)
+    if not any(isinstance(h, _Console) for h in logger.handlers):
+        logger.addHandler(_Console())
 
 
 def main(argv: list[str] | None = None) -> int:
