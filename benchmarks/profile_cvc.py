@@ -24,7 +24,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from zslkit.methods._episodes import EpisodeSampler
 from zslkit.methods._optim import make_adam
-from zslkit.methods.cvc import ClassifierGenerator, _InductiveStep
+from zslkit.methods.cvc.graph_step import InductiveStep
+from zslkit.methods.cvc.modules import ClassifierGenerator
 from zslkit.runtime import device_description, resolve_device
 
 WAYS, SHOTS, HIDDEN, FEAT, EMB, SEEN, PER_CLASS = 16, 4, 1600, 2048, 85, 40, 500
@@ -37,7 +38,7 @@ def make_step(device, use_graph: bool, graph_episodes: int):
     E = torch.rand(SEEN, EMB, generator=g).to(device)
     net = ClassifierGenerator(EMB, HIDDEN, FEAT, seed=0).to(device)
     opt = make_adam(net.parameters(), 1e-5, weight_decay=1e-4, capturable=use_graph)
-    step = _InductiveStep(net, X, E, WAYS, SHOTS, opt, 1.0, use_graph, graph_episodes)
+    step = InductiveStep(net, X, E, WAYS, SHOTS, opt, 1.0, use_graph, graph_episodes)
     sampler = EpisodeSampler(y, SEEN)
     gen = torch.Generator(device=device).manual_seed(0)
     return step, sampler, gen

@@ -61,11 +61,14 @@ class EpochReporter:
                     post[f"val_{key}"] = f"{self.last_metrics[key]:.3f}"
             self.bar.set_postfix(post, refresh=False)
             self.bar.update(advance)
-        met = self.model._epoch_done(epoch, context, evaluate=evaluate and context.monitor is not None)
+        met = self.model._call_monitor(context, epoch) if evaluate and context.monitor is not None else None
         if met:
             self.last_metrics = {k: float(v) for k, v in met.items()
                                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
             row["monitor"] = self.last_metrics
+        # the checkpoint hook last: a training state taken there holds the complete row (a resumed fit's history
+        # then equals the uninterrupted one's)
+        self.model._epoch_done(epoch, context, evaluate=False)
         return met
 
     def diverged(self, stage: str, epoch: int, what: str, hint: str) -> TrainingDivergedError:

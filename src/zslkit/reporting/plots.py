@@ -62,11 +62,11 @@ def plot_training_curves(training: list[dict], history: list[dict], meta: dict, 
         x = np.arange(1, len(training) + 1)
         for k in keys:
             ax.plot(x, [row.get(k, np.nan) for row in training], label=k, lw=1.5)
-        phases = [row.get("phase") for row in training]
-        for i in range(1, len(phases)):
-            if phases[i] != phases[i - 1]:
+        stages = [row.get("stage") for row in training]
+        for i in range(1, len(stages)):
+            if stages[i] != stages[i - 1]:
                 ax.axvline(i + 0.5, color="grey", ls=":", lw=1)
-                ax.text(i + 0.5, ax.get_ylim()[1], f" {phases[i]}", va="top", fontsize=8, color="grey")
+                ax.text(i + 0.5, ax.get_ylim()[1], f" {stages[i]}", va="top", fontsize=8, color="grey")
         ax.set_xlabel("training epoch (all stages, in order)")
         ax.set_title("training losses")
         ax.legend(fontsize=8)

@@ -1,0 +1,339 @@
+"""The CVC-ZSL estimator: fit (inductive stage, learned seen rows, transductive self-training), resumable
+training state, the candidate classifier, persistence, presets and selection hooks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zslkit.errors import ConfigError, TrainingDivergedError
+from zslkit.methods._episodes import EpisodeSampler
+from zslkit.methods._epochs import EpochReporter
+from zslkit.methods._optim import make_adam, set_lr
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy
+from zslkit.methods.cvc.config import CVCConfig, follow_budget, scaled_defaults, search_space, warmup_config, with_warmup
+from zslkit.methods.cvc.episode_loop import each_episode, episode_shape, run_episodes, step_lr
+from zslkit.methods.cvc.graph_step import InductiveStep
+from zslkit.methods.cvc.modules import ClassifierGenerator, CVCClassifier
+from zslkit.methods.cvc.pseudo_labels import pseudo_label
+from zslkit.methods.cvc.stages import TransductiveStep, finetune_seen_rows, mixed_episodes
+from zslkit.methods.registry import register
+from zslkit.runtime import make_generator
+
+log = logging.getLogger("zslkit.methods.cvc")
+
+
+@register
+class CVCZSL(ZSLMethod):
+    name = "cvc-zsl"
+    config_class = CVCConfig
+    settings = ("inductive", "transductive")
+    epochs_field = "epochs"
+    description = ("CVC-ZSL (Li, Min, Fu, ICCV 2019): episodic classifier generator with a cosine classifier; "
+                   "inductive and transductive (pseudo labels + generalized cross-entropy)")
+
+    # ----- training ----------------------------------------------------------------------------------
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
+        cfg, dev = self.config_, self.device_
+        self.transductive_ = unlabeled is not None
+        self.seen_rows_ = self.seen_rows_source_ = self.free_rows_ = None
+        self._rows_epoch = None  # the epoch the learned seen rows were fine-tuned at
+        self._pool = None  # (sampler over the kept samples, their indices into U, classes present)
+        self._pool_labels = self._pool_index = None
+        self.history_ = []
+        self._last_metrics = None
+        self._clip_warned = set()
+        Xn = F.normalize(torch.as_tensor(X, device=dev), p=2, dim=1, eps=1e-12)
+        yt = torch.as_tensor(y, device=dev)
+        E = torch.as_tensor(class_embeddings, device=dev)
+        sampler = EpisodeSampler(yt, E.shape[0])
+        self._gen = make_generator(self.seed * 2 + 1, dev)
+        self.net_ = ClassifierGenerator(E.shape[1], cfg.hidden_dim, Xn.shape[1], init_std=cfg.init_std,
+                                        scale_init=cfg.scale_init, bias_init=cfg.bias_init, seed=self.seed).to(dev)
+        self._stage, self._epochs_done, self._opt, self._pending_opt = "inductive", 0, None, None
+        resume = context.resume_state
+        if resume is not None:  # continue an interrupted fit exactly where its checkpoint left it
+            if bool(resume.get("transductive")) != self.transductive_:
+                raise ConfigError("cvc-zsl: the training state to resume comes from a "
+                                  f"{'transductive' if resume.get('transductive') else 'inductive'} fit, this fit is "
+                                  f"{'transductive' if self.transductive_ else 'inductive'}")
+            self.restore_training_state(resume)
+        warmup = cfg.inductive_epochs if self.transductive_ and not cfg.inductive_checkpoint else 0
+        done = self._epochs_done + (warmup if self._stage == "transductive" else 0)
+        self._reporter = EpochReporter(self, total=cfg.episodes * (cfg.epochs + warmup), unit="episode",
+                                       initial=done * cfg.episodes)
+        self._reporter.last_metrics = self._last_metrics
+        try:
+            if unlabeled is None:
+                self._train_inductive(Xn, yt, E, sampler, cfg.epochs, context)
+                if cfg.gzsl_seen_classifiers == "learned" and self._rows_epoch != cfg.epochs:
+                    self._finetune_seen_rows(Xn, yt, E, sampler)
+            else:
+                if self._stage == "inductive":
+                    if cfg.inductive_checkpoint:
+                        self._load_inductive(cfg.inductive_checkpoint)
+                    else:  # checkpoints, no validation points
+                        self._train_inductive(Xn, yt, E, sampler, cfg.inductive_epochs, replace(context, monitor=None))
+                U = F.normalize(torch.as_tensor(unlabeled, device=dev), p=2, dim=1, eps=1e-12)
+                EU = torch.as_tensor(unlabeled_embeddings, device=dev)
+                self._train_transductive(Xn, yt, E, sampler, U, EU, context)
+        finally:
+            self._reporter.close()
+        self._opt = self._pending_opt = None  # optimizer state is only needed while training
+
+    def _episode_shape(self, sampler: EpisodeSampler, ways: int, shots: int, what: str) -> tuple[int, int]:
+        return episode_shape(sampler, ways, shots, overflow=self.config_.episode_overflow, what=what,
+                             warned=self._clip_warned)
+
+    def _make_optimizer(self, params, lr: float, weight_decay: float, capturable: bool = False):
+        """The stage's Adam; a resumed fit loads the checkpoint's optimizer state into it (once)."""
+        opt = make_adam(params, lr, weight_decay=weight_decay, capturable=capturable)
+        if self._pending_opt is not None:
+            lrs = [g["lr"] for g in opt.param_groups]  # keep the (possibly device-tensor) lr objects
+            opt.load_state_dict(self._pending_opt)
+            for group, lr_obj in zip(opt.param_groups, lrs):
+                group["lr"] = lr_obj
+            self._pending_opt = None
+        self._opt = opt
+        return opt
+
+    def _end_epoch(self, context, stage: str, epoch: int, loss: float, lr: float, evaluate: bool, **extra) -> None:
+        """The shared epoch end (finite check, history row with the cosine scale, bar, monitor, checkpoint)."""
+        self._reporter.end_epoch(context, stage=stage, epoch=epoch, loss=loss, lr=lr, evaluate=evaluate,
+                                 advance=self.config_.episodes, scale=float(self.net_.scale.detach()), **extra)
+
+    def _train_inductive(self, Xn, yt, E, sampler, epochs: int, context) -> None:
+        cfg, dev, gen = self.config_, self.device_, self._gen
+        ways, shots = self._episode_shape(sampler, cfg.ways, cfg.shots, "inductive")
+        use_graph = bool(cfg.cuda_graphs and dev.type == "cuda")
+        opt = self._make_optimizer(self.net_.parameters(), cfg.lr, cfg.weight_decay, capturable=use_graph)
+        step = InductiveStep(self.net_, Xn, E, ways, shots, opt, cfg.grad_clip, use_graph, cfg.graph_episodes)
+        self.net_.train()
+        for epoch in range(self._epochs_done, epochs):
+            lr = step_lr(cfg.lr, cfg.lr_gamma, cfg.step_size, epoch)
+            set_lr(opt, lr)
+            step.loss_sum.zero_()
+            run_episodes(cfg.episodes, lambda n: sampler.sample(n, ways, shots, gen), step.run, tf32=cfg.tf32,
+                         device=dev)
+            self._epochs_done = epoch + 1
+            evaluate = context.monitor is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs)
+            if evaluate and cfg.gzsl_seen_classifiers == "learned":
+                self._finetune_seen_rows(Xn, yt, E, sampler)
+                self._rows_epoch = epoch + 1
+            self._end_epoch(context, "inductive", epoch + 1, float(step.loss_sum) / cfg.episodes, lr, evaluate)
+        self.net_.eval()
+
+    def _finetune_seen_rows(self, Xn, yt, E, sampler) -> None:
+        """The "learned" seen rows (:func:`.stages.finetune_seen_rows`): a pure function of the generator state,
+        from its own seeded episode stream, so it never changes the generator's trajectory."""
+        cfg, dev, draw = self.config_, self.device_, None
+        if cfg.finetune_episodes > 0:
+            ways, shots = self._episode_shape(sampler, cfg.ways, cfg.shots, "fine-tuning")
+            gen = make_generator(self.seed * 2 + 7919, dev)
+            draw = lambda n: sampler.sample(n, ways, shots, gen)[:1]  # noqa: E731
+        self.seen_rows_ = finetune_seen_rows(self.net_, Xn, yt, E, draw, cfg.finetune_episodes, cfg.finetune_lr,
+                                             tf32=cfg.tf32, device=dev)
+        self.seen_rows_source_ = "inductive fine-tuned free rows"
+
+    def _load_inductive(self, path: str) -> None:
+        other = ZSLMethod.load(path, device=self.device_)
+        if not isinstance(other, CVCZSL):
+            raise ConfigError(f"inductive_checkpoint {path}: a {other.name!r} model, not cvc-zsl")
+        if (other.feature_dim_, other.embedding_dim_) != (self.feature_dim_, self.embedding_dim_) or \
+                other.config_.hidden_dim != self.config_.hidden_dim:
+            raise ConfigError(f"inductive_checkpoint {path}: dimensions (features {other.feature_dim_}, embeddings "
+                              f"{other.embedding_dim_}, hidden {other.config_.hidden_dim}) do not match this run "
+                              f"({self.feature_dim_}, {self.embedding_dim_}, {self.config_.hidden_dim})")
+        self.net_.load_state_dict(other.net_.state_dict())
+
+    def _train_transductive(self, Xn, yt, E, sampler, U, EU, context) -> None:
+        cfg, dev, net, gen = self.config_, self.device_, self.net_, self._gen
+        S, K = E.shape[0], EU.shape[0]
+        ways, shots = self._episode_shape(sampler, cfg.trans_ways, cfg.trans_shots, "transductive seen")
+        pshots = cfg.pseudo_shots or shots
+        if self._stage != "transductive":  # entering the stage (a resumed one restored free rows and pool)
+            with torch.no_grad():
+                self.free_rows_ = nn.Parameter(net(torch.cat([E, EU])).detach().clone())  # no forgetting
+            self._stage, self._epochs_done, self._pool = "transductive", 0, None
+            self._pending_opt = None  # (the inductive optimizer's state, if any, does not carry over)
+        opt = self._make_optimizer([*net.parameters(), self.free_rows_], cfg.trans_lr, cfg.trans_weight_decay)
+        step = TransductiveStep(net, self.free_rows_, Xn, yt, U, EU, opt, cfg.trans_grad_clip, cfg.gce_q)
+        net.train()
+        for epoch in range(self._epochs_done, cfg.epochs):
+            if epoch % cfg.refresh == 0 or self._pool is None:
+                self._refresh_pseudo_labels(U, EU, K)
+            pool, pool_idx, present = self._pool
+            lr = step_lr(cfg.trans_lr, cfg.lr_gamma, cfg.trans_step_size, epoch)
+            set_lr(opt, lr)
+            classes = torch.nonzero(present).flatten()
+            step.start_epoch(present, (S + classes).repeat_interleave(pshots))
+            run_episodes(cfg.episodes, mixed_episodes(sampler, ways, shots, pool, pool_idx, classes, pshots, gen),
+                         each_episode(step), tf32=cfg.tf32, device=dev)
+            self._set_transductive_rows()
+            self._epochs_done = epoch + 1
+            self._end_epoch(context, "transductive", epoch + 1, float(step.loss_sum) / cfg.episodes, lr,
+                            (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs,
+                            pseudo_labels=int(self.pseudo_label_count_))
+        self._set_transductive_rows()
+        net.eval()
+
+    def _set_transductive_rows(self) -> None:
+        S = self.num_train_classes_
+        self.seen_rows_ = self.free_rows_.detach()[:S]
+        self.seen_rows_source_ = "transductive free rows"
+
+    @torch.no_grad()
+    def _refresh_pseudo_labels(self, U, EU, K):
+        """Pseudo-label the unlabeled features with the current generated unseen classifiers."""
+        scores = self.net_.batched_scores(U, EU)
+        labels = pseudo_label(scores, self.config_.ratio_threshold, self.config_.topk_per_class)
+        keep = torch.nonzero(labels >= 0).flatten()
+        if keep.numel() == 0:
+            raise TrainingDivergedError("cvc-zsl transductive: no unlabeled sample passed the pseudo-label filter")
+        pool = EpisodeSampler(labels[keep], K)
+        present = pool.counts > 0
+        log.debug("pseudo labels: %d of %d unlabeled samples kept, %d of %d classes", keep.numel(), U.shape[0],
+                  int(present.sum()), K)
+        self.pseudo_label_count_ = int(keep.numel())
+        self._pool_labels, self._pool_index = labels[keep], keep
+        self._pool = (pool, keep, present)
+    # ----- resumable training ------------------------------------------------------------------------
+    TRAINING_STATE_FORMAT = "cvc-zsl-training-state"
+
+    def training_state(self) -> dict:
+        """Everything needed to continue this fit exactly (see ``ZSLMethod.training_state``): the stage
+        (inductive / transductive) and epochs done in it, generator + scale/bias, the stage's optimizer,
+        the episode generator's state, the transductive free rows and current pseudo-label pool (it is only
+        recomputed every ``refresh`` epochs), the learned seen rows, the last metrics and the epoch log.
+        Tensors are CPU copies: later training steps never change a state already taken."""
+        if getattr(self, "net_", None) is None or getattr(self, "_gen", None) is None:
+            raise ConfigError("cvc-zsl: training_state() is only available during or after fit()")
+        reporter = getattr(self, "_reporter", None)
+        last = reporter.last_metrics if reporter is not None else self._last_metrics  # (shown by the bar)
+        pool = None
+        if self._pool_labels is not None:
+            pool = {"labels": cpu_copy(self._pool_labels), "index": cpu_copy(self._pool_index),
+                    "num_classes": int(self._pool[0].num_classes)}
+        return {
+            "format": self.TRAINING_STATE_FORMAT,
+            "version": 1,
+            "transductive": bool(self.transductive_),
+            "stage": self._stage,
+            "epoch": int(self._epochs_done),
+            "device_type": self.device_.type,
+            "generator": cpu_copy(self.net_.state_dict()),
+            "optimizer": None if self._opt is None else cpu_copy(self._opt.state_dict()),
+            "episode_rng": self._gen.get_state().clone(),
+            "free_rows": None if self.free_rows_ is None else cpu_copy(self.free_rows_.detach()),
+            "pseudo_label_pool": pool,
+            "pseudo_label_count": getattr(self, "pseudo_label_count_", None),
+            "seen_rows": None if self.seen_rows_ is None else cpu_copy(self.seen_rows_),
+            "seen_rows_source": self.seen_rows_source_,
+            "rows_epoch": self._rows_epoch,
+            "last_metrics": None if last is None else dict(last),
+            "history": [dict(r) for r in self.history_],
+        }
+
+    def restore_training_state(self, state: dict) -> int:
+        """Restore ``training_state()``; returns the epochs done in the stored stage (the optimizer state
+        is loaded into the stage's optimizer when training continues)."""
+        if not isinstance(state, dict) or state.get("format") != self.TRAINING_STATE_FORMAT:
+            raise ConfigError("cvc-zsl: not a cvc-zsl training state (was the checkpoint written by another method?)")
+        if state.get("version") != 1:
+            raise ConfigError(f"cvc-zsl: training state version {state.get('version')} is not supported")
+        if state["device_type"] != self.device_.type:
+            raise ConfigError(f"cvc-zsl: the training state was written on a {state['device_type']} device; resume "
+                              f"it on the same kind of device (this model uses {self.device_.type})")
+        dev = self.device_
+        gen_w = state["generator"]
+        net = getattr(self, "net_", None)
+        if net is None or net.shape != (*gen_w["w1"].shape, gen_w["w2"].shape[1]):
+            self.net_ = ClassifierGenerator.from_state_dict(gen_w).to(dev)
+        self.net_.load_state_dict(gen_w)  # copies into the existing parameters
+        self._gen = make_generator(self.seed * 2 + 1, dev)
+        self._gen.set_state(state["episode_rng"])
+        self.transductive_ = bool(state["transductive"])
+        self._stage = state["stage"]
+        self._epochs_done = int(state["epoch"])
+        self._opt = None
+        self._pending_opt = state["optimizer"]
+        rows = state["free_rows"]
+        self.free_rows_ = None if rows is None else nn.Parameter(rows.to(dev).clone())
+        pool = state["pseudo_label_pool"]
+        if pool is None:
+            self._pool = self._pool_labels = self._pool_index = None
+        else:
+            labels, index = pool["labels"].to(dev), pool["index"].to(dev)
+            sampler = EpisodeSampler(labels, int(pool["num_classes"]))
+            self._pool_labels, self._pool_index = labels, index
+            self._pool = (sampler, index, sampler.counts > 0)
+        if state.get("pseudo_label_count") is not None:
+            self.pseudo_label_count_ = int(state["pseudo_label_count"])
+        seen = state["seen_rows"]
+        self.seen_rows_ = None if seen is None else seen.to(dev).clone()
+        self.seen_rows_source_ = state["seen_rows_source"]
+        self._rows_epoch = state["rows_epoch"]
+        self._last_metrics = None if state["last_metrics"] is None else dict(state["last_metrics"])
+        self.history_ = [dict(r) for r in state["history"]]
+        return self._epochs_done
+
+    # ----- prediction --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
+        net, dev = self.net_, self.device_
+        W = net(torch.as_tensor(candidate_embeddings, device=dev))
+        if (self.config_.gzsl_seen_classifiers == "learned" and seen_labels is not None
+                and getattr(self, "seen_rows_", None) is not None):
+            sl = torch.as_tensor(seen_labels, device=dev)
+            is_seen = sl >= 0
+            if bool(is_seen.any()):
+                W = W.clone()
+                W[is_seen] = self.seen_rows_[sl[is_seen]].to(W.dtype)
+        W = F.normalize(W, p=2, dim=1, eps=1e-12)
+        return CVCClassifier(W, float(net.scale), float(net.bias), dev)
+
+    # ----- persistence -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        rows = getattr(self, "seen_rows_", None)
+        return {
+            "generator": {k: v.detach().cpu().clone() for k, v in self.net_.state_dict().items()},
+            "seen_rows": None if rows is None else rows.detach().cpu().clone(),
+            "seen_rows_source": getattr(self, "seen_rows_source_", None),
+            "transductive": bool(getattr(self, "transductive_", False)),
+            "history": [dict(r) for r in getattr(self, "history_", [])],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net_ = ClassifierGenerator.from_state_dict(state["generator"]).to(self.device_).eval()
+        rows = state.get("seen_rows")
+        self.seen_rows_ = None if rows is None else rows.to(self.device_)
+        self.seen_rows_source_ = state.get("seen_rows_source")
+        self.transductive_ = bool(state.get("transductive", False))
+        self.history_ = [dict(r) for r in state.get("history", [])]
+
+    # ----- presets and selection (the rules live in .config) ----------------------------------------------
+    @classmethod
+    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CVCConfig:
+        """Rules on the data for datasets without a preset (see :func:`.config.scaled_defaults`); presets (e.g.
+        the "reference" variant, the full 1000 x 1000 protocol) come from presets/cvc_zsl.yaml."""
+        return scaled_defaults(dataset, setting)
+
+    @classmethod
+    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        return search_space(config, setting)
+
+    @classmethod
+    def warmup_config(cls, config):
+        return warmup_config(config)
+
+    @classmethod
+    def with_warmup(cls, config, chosen: dict):
+        return with_warmup(config, chosen)
+
+    @classmethod
+    def follow_budget(cls, base, config, setting: str = "inductive"):
+        return follow_budget(base, config, setting)
