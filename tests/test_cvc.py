@@ -75,6 +75,69 @@ def test_pseudo_label_filter():
     assert pseudo_label(scores, ratio=1.2, topk=2).tolist() == [0, 0, -1, 1]
 
 
+# the filters by name (issue 14: the reference's trans_train.py has ratio, constant (topk) and top-third)
+FILTER_SCORES = torch.tensor([[5.0, 1.0],    # confident (5 > 1.2): ratio keeps it; class 0's best
+                              [3.0, 2.9],    # not confident; class 1's best, class 0's second
+                              [1.0, 1.05],   # nobody's top 2
+                              [2.0, 2.1],    # class 1's second
+                              [0.5, 0.1]])   # confident, but nobody's top 2: only the ratio filter keeps it
+
+
+def test_pseudo_filter_ratio_is_the_default_and_adds_confident_samples_to_the_top_k():
+    assert pseudo_label(FILTER_SCORES, 1.2, 1, pseudo_filter="ratio").tolist() == [0, 1, -1, -1, 0]
+    assert pseudo_label(FILTER_SCORES, 1.2, 1).tolist() == [0, 1, -1, -1, 0]
+    assert CVCConfig().pseudo_filter == "ratio"
+
+
+def test_pseudo_filter_topk_keeps_only_each_class_top_k():
+    assert pseudo_label(FILTER_SCORES, 1.2, 1, pseudo_filter="topk").tolist() == [0, 1, -1, -1, -1]
+    # k = 2: sample 1 is in the top 2 of both classes and takes the one it scores higher (0)
+    assert pseudo_label(FILTER_SCORES, 1.2, 2, pseudo_filter="topk").tolist() == [0, 0, -1, 1, -1]
+    assert pseudo_label(FILTER_SCORES, 99.0, 2, pseudo_filter="topk").tolist() == [0, 0, -1, 1, -1]  # no ratio
+    assert pseudo_label(FILTER_SCORES, 1.2, 0, pseudo_filter="topk").tolist() == [-1] * 5
+
+
+def test_pseudo_filter_top_third_is_global_by_the_raw_top_1_score():
+    scores = torch.tensor([[4.0, 3.9],     # top-1 4.0 (not confident by ratio: 4.0 / 3.9 < 1.2)
+                           [3.5, 0.1],     # 3.5
+                           [0.3, 3.0],     # 3.0: the best of class 1, but the third best overall
+                           [1.0, 0.1],
+                           [-5.0, -6.0],   # large magnitudes, low scores
+                           [0.5, 2.5]])
+    # 6 samples -> the 2 with the highest top-1 score, both of class 0: class 1 gets none (not per class)
+    assert pseudo_label(scores, 1.2, 5, pseudo_filter="top-third").tolist() == [0, 0, -1, -1, -1, -1]
+    assert pseudo_label(scores[:5], 1.2, 5, pseudo_filter="top-third").tolist() == [0, -1, -1, -1, -1]  # 5 // 3
+    assert pseudo_label(scores[:2], 1.2, 5, pseudo_filter="top-third").tolist() == [-1, -1]
+    g = torch.Generator().manual_seed(1)
+    many = torch.randn(300, 7, generator=g)
+    labels = pseudo_label(many, 1.2, 5, pseudo_filter="top-third")
+    kept = torch.nonzero(labels >= 0).flatten()
+    assert kept.numel() == 100 and torch.equal(labels[kept], many[kept].argmax(1))
+    best = many.max(1).values
+    assert best[kept].min() > best[labels < 0].max()
+
+
+@pytest.mark.parametrize("name", ["topk", "top-third"])
+def test_transductive_fit_uses_the_named_filter(easy, name):
+    cfg = dict(SMALL, epochs=1, inductive_epochs=2, topk_per_class=1, pseudo_filter=name)
+    model = fit_on(CVCZSL(cfg, seed=0, device="cpu"), easy, True)
+    n_unlabeled, n_unseen = easy.split("test_unseen")[0].shape[0], easy.unseen_classes.size
+    if name == "top-third":
+        assert model.pseudo_label_count_ == n_unlabeled // 3
+    else:  # one best sample per class; a sample that is the best of two classes counts once
+        assert 1 <= model.pseudo_label_count_ <= n_unseen
+    assert model.history_[-1]["pseudo_labels"] == model.pseudo_label_count_
+
+
+def test_pseudo_filter_names_and_an_empty_topk_are_config_errors(easy):
+    with pytest.raises(ConfigError, match="pseudo_filter must be one of ratio, topk, top-third"):
+        fit_on(CVCZSL(dict(SMALL, epochs=1, pseudo_filter="constant"), seed=0, device="cpu"), easy, True)
+    with pytest.raises(ConfigError, match="topk_per_class is 0"):
+        fit_on(CVCZSL(dict(SMALL, epochs=1, pseudo_filter="topk", topk_per_class=0), seed=0, device="cpu"), easy, True)
+    with pytest.raises(ConfigError, match="pseudo_filter must be one of"):
+        pseudo_label(FILTER_SCORES, pseudo_filter="constant")
+
+
 # ----- learning ----------------------------------------------------------------------------------
 
 

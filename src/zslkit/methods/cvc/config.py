@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from zslkit.methods.config import option
+from zslkit.methods.cvc.pseudo_labels import PSEUDO_FILTERS
 
 log = logging.getLogger("zslkit.methods.cvc")
 
@@ -53,8 +54,13 @@ class CVCConfig:
     trans_step_size: int = option(200, "StepLR period in epochs (self-training)", min=1)
     trans_grad_clip: float = option(0.0, "gradient-norm clipping in self-training (the reference: none)", min=0)
     refresh: int = option(10, "re-pseudo-label every this many epochs", min=1)
-    ratio_threshold: float = option(1.2, "keep a pseudo label when |top-1 score| / |top-2 score| exceeds this")
-    topk_per_class: int = option(5, "plus the k highest-scoring unlabeled samples of every unseen class", min=0)
+    pseudo_filter: str = option("ratio", "which unlabeled samples get pseudo labels: ratio (confident by "
+                                "ratio_threshold, plus each class's topk_per_class), topk (each class's topk_per_class "
+                                "only), top-third (the third with the highest top-1 scores)", choices=PSEUDO_FILTERS)
+    ratio_threshold: float = option(1.2, "ratio filter: keep a pseudo label when |top-1 score| / |top-2 score| "
+                                    "exceeds this")
+    topk_per_class: int = option(5, "ratio and topk filters: the k highest-scoring unlabeled samples of every "
+                                 "unseen class", min=0)
     gce_q: float = option(0.5, "generalized cross-entropy exponent (q -> 0: cross-entropy)", min=0)
     # --- speed
     cuda_graphs: bool = option(True, "CUDA only: capture the inductive training step as a CUDA graph")

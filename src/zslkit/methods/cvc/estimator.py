@@ -40,6 +40,9 @@ class CVCZSL(ZSLMethod):
     def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
         cfg, dev = self.config_, self.device_
         self.transductive_ = unlabeled is not None
+        if self.transductive_ and cfg.pseudo_filter == "topk" and cfg.topk_per_class == 0:
+            raise ConfigError("cvc-zsl: pseudo_filter 'topk' keeps each unseen class's topk_per_class best samples; "
+                              "topk_per_class is 0, so no sample would get a pseudo label (set it to 1 or more)")
         self.seen_rows_ = self.seen_rows_source_ = self.free_rows_ = None
         self._rows_epoch = None  # the epoch the learned seen rows were fine-tuned at
         self._pool = None  # (sampler over the kept samples, their indices into U, classes present)
@@ -189,11 +192,13 @@ class CVCZSL(ZSLMethod):
     @torch.no_grad()
     def _refresh_pseudo_labels(self, U, EU, K):
         """Pseudo-label the unlabeled features with the current generated unseen classifiers."""
-        scores = self.net_.batched_scores(U, EU)
-        labels = pseudo_label(scores, self.config_.ratio_threshold, self.config_.topk_per_class)
+        cfg = self.config_
+        labels = pseudo_label(self.net_.batched_scores(U, EU), cfg.ratio_threshold, cfg.topk_per_class,
+                              pseudo_filter=cfg.pseudo_filter)
         keep = torch.nonzero(labels >= 0).flatten()
         if keep.numel() == 0:
-            raise TrainingDivergedError("cvc-zsl transductive: no unlabeled sample passed the pseudo-label filter")
+            raise TrainingDivergedError(f"cvc-zsl transductive: no unlabeled sample passed the {cfg.pseudo_filter!r} "
+                                        f"pseudo-label filter ({U.shape[0]} unlabeled samples)")
         pool = EpisodeSampler(labels[keep], K)
         present = pool.counts > 0
         log.debug("pseudo labels: %d of %d unlabeled samples kept, %d of %d classes", keep.numel(), U.shape[0],
