@@ -68,4 +68,4 @@ def test_errors(run_dir, capsys, tmp_path):
     assert rc == 2 and "unknown extension" in capsys.readouterr().err  # a bad option: usage error
     rc = main(["synthesize", str(tmp_path / "nope"), "--classes", str(d / "classes.npy"), "--per-class", "2",
                "--out", str(tmp_path / "x.npz")])
-    assert rc == 1 and "not found" in capsys.readouterr().err  # a missing input (DataError)
+    assert rc == 2 and "not found" in capsys.readouterr().err  # no such run directory: a usage error

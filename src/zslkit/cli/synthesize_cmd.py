@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from zslkit.data.arrays import read_matrix
-from zslkit.errors import ConfigError, DataError
+from zslkit.errors import ConfigError, DataError, RunDirError
 
 FORMATS = {".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
 
@@ -72,7 +72,7 @@ def _run(args) -> int:
         raise ConfigError(f"--per-class must be >= 1, got {args.per_class}")
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
-        raise DataError(run_dir, None, "run directory not found")
+        raise RunDirError(f"{run_dir}: run directory not found")  # as evaluate and predict: a usage error
     model = ZSLMethod.load(run_dir / "model.pt", device=args.device)
     if not hasattr(model, "synthesize"):
         raise ConfigError(f"the model in {run_dir} is {model.name!r}, which cannot synthesise features "
