@@ -12,7 +12,7 @@ import pytest
 
 import zslkit.errors as errors_module
 from zslkit.checkpointing import TrainingInterrupted
-from zslkit.cli import EXIT_CODES, build_parser, exit_code, main
+from zslkit.cli import EXIT_CODES, absent, build_parser, exit_code, main
 from zslkit.errors import (ConfigError, DataError, MissingDependencyError, NotFittedError, RunDirError,
                            TrainingDivergedError, ZslkitError)
 from zslkit.sweep import SweepError
@@ -134,9 +134,16 @@ def test_every_option_has_help_and_shows_its_default(path, parser):
         name = "/".join(action.option_strings) or action.dest
         assert action.help and action.help.strip(), f"{' '.join(path)} {name} has no help text"
         text = parser._get_formatter()._expand_help(action)
-        meaningful = action.option_strings and action.default not in (None, False, [], argparse.SUPPRESS)
-        if meaningful:
+        if action.option_strings and not absent(action.default):  # 0 is shown (0 == False, but not absent)
             assert "default" in text.lower(), f"{' '.join(path)} {name}: --help does not show its default"
+
+
+def test_defaults_that_are_zero_are_shown(capsys):
+    assert absent(None) and absent(False) and absent([]) and not absent(0) and not absent(0.0) and not absent("x")
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "training seed (weights, episodes, noise) (default: 0)" in text
 
 
 @pytest.mark.parametrize("path", [p for p, _ in COMMANDS], ids=[" ".join(p) for p, _ in COMMANDS])

@@ -56,11 +56,17 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if ("default" in text.lower() or default in (None, False, argparse.SUPPRESS) or default == []
-                or not action.option_strings):
+        if ("default" in text.lower() or not action.option_strings or absent(default)):
             return text
         shown = str(default).replace("%", "%%")
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+def absent(default) -> bool:
+    """Whether an option's default means "not given" (None, False of a flag, [] of a list), so none is shown.
+    By identity: 0 is a default to show, though 0 == False."""
+    return default is None or default is False or default is argparse.SUPPRESS or (isinstance(default, list)
+                                                                                   and not default)
 
 
 class Parser(argparse.ArgumentParser):
