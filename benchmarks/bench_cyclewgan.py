@@ -26,7 +26,9 @@ from _common import sync, write_result
 from torch import nn
 from torch.nn import functional as F
 
+from zslkit.methods.base import FitContext
 from zslkit.methods.cyclewgan import CycleWGAN, gradient_penalty
+from zslkit.methods.cyclewgan.gan import train_gan
 from zslkit.runtime import device_description, resolve_device
 
 N_TRAIN, FEAT, EMB, CLASSES, HIDDEN, BATCH = 7057, 2048, 1024, 150, 4096, 64
@@ -46,18 +48,18 @@ def make_data(seed: int = 0):
 def make_ours(X, y, E, device, warmup: int):
     cfg = dict(epochs=1, batch_size=BATCH, hidden_g=HIDDEN, hidden_d=HIDDEN, regressor_epochs=0, eval_every=1)
     m = CycleWGAN(cfg, seed=0, device=device)
+    m._prepare()
     m.feature_dim_, m.embedding_dim_, m.num_train_classes_ = FEAT, EMB, CLASSES
     m._build_networks()
     m._init_gan_optimizers()
     m.R_.requires_grad_(False)
-    m.epochs_trained_, m.history_ = 0, []
-    Xt, yt, Et = (torch.as_tensor(a, device=device) for a in (X, y, E))
-    m._train_gan(Xt[:warmup * BATCH], yt[:warmup * BATCH], Et, None)  # warm-up epoch
     m.epochs_trained_ = 0
+    Xt, yt, Et = (torch.as_tensor(a, device=device) for a in (X, y, E))
+    train_gan(m, Xt[:warmup * BATCH], yt[:warmup * BATCH], Et, FitContext())  # warm-up epoch
 
     def run(steps: int) -> None:  # one epoch of exactly `steps` iterations
         m.epochs_trained_ = 0
-        m._train_gan(Xt[:steps * BATCH], yt[:steps * BATCH], Et, None)
+        train_gan(m, Xt[:steps * BATCH], yt[:steps * BATCH], Et, FitContext())
 
     return run
 

@@ -67,7 +67,10 @@ def test_cycle_loss_falls(tiny):
     peak = int(np.argmax(cyc[:6]))
     assert min(cyc[peak + 1:]) < 0.5 * cyc[peak]
     assert np.mean(cyc[-5:]) < cyc[peak]
-    assert {"critic_loss", "wasserstein", "gp", "cycle", "cls", "g_loss"} <= set(m.history_[0])
+    # the common history schema (methods/_epochs.py): loss = the critic loss, the other losses beside it
+    assert {"stage", "epoch", "loss", "lr", "time_s", "wasserstein", "gp", "cycle", "cls", "g_loss", "lr_d"} \
+        <= set(m.history_[0])
+    assert [r["stage"] for r in m.history_] == ["gan"] * 24 and [r["epoch"] for r in m.history_] == list(range(1, 25))
 
 
 def test_synthetic_features_learn_unseen_classes(tiny):
@@ -85,7 +88,7 @@ def test_synthetic_features_learn_unseen_classes(tiny):
 def test_variants_run(tiny, variant):
     m = _fit(tiny, variant=variant, n_critic=2 if variant == "f-clswgan" else 1)
     h = m.history_[-1]
-    assert len(m.history_) == 3 and np.isfinite(h["critic_loss"])
+    assert len(m.history_) == 3 and np.isfinite(h["loss"])
     assert (h["cycle"] > 0) == (variant != "f-clswgan")
     assert (h["cls"] > 0) == (variant != "cycle-wgan")
     E = tiny.class_embeddings
@@ -105,7 +108,7 @@ def test_same_seed_same_metrics_and_epoch_prefix(tiny):
     long = fit_on(CycleWGAN(dict(TINY, epochs=4, eval_every=1), seed=1, device="cpu"), tiny, False,
                   monitor=lambda ep, m: calls.append(m.build_classifier(tiny.class_embeddings[:3])) or None)
     assert len(calls) == 4
-    assert [r["critic_loss"] for r in short.history_] == [r["critic_loss"] for r in long.history_[:2]]
+    assert [r["loss"] for r in short.history_] == [r["loss"] for r in long.history_[:2]]
 
 
 def test_save_load_identical_synthesis(tiny, tmp_path):
@@ -136,6 +139,39 @@ def test_classifier_cached_per_candidate_set(tiny):
     assert m.build_classifier(E[tiny.unseen_classes[:3]]) is not c1
 
 
+def test_fit_head_is_the_explicit_final_classifier_step(tiny, caplog):
+    m = CycleWGAN(dict(TINY, epochs=1), seed=0, device="cpu")
+    assert not [k for k in vars(m) if k.endswith("_")]  # nothing learned in __init__ (scikit-learn's contract)
+    fit_on(m, tiny, False)
+    E = tiny.class_embeddings[tiny.unseen_classes]
+    assert len(m.head_) == 0  # fit trains no final classifier
+    with caplog.at_level("INFO", logger="zslkit.methods.cyclewgan"):
+        head = m.fit_head(E)
+    assert "training the final classifier for 6 candidates (180 synthetic + 0 real features" in caplog.text
+    assert len(m.head_) == 1 and m.build_classifier(E) is head  # predict / decision_function use the cached head
+    X = tiny.split("test_unseen")[0][:7]
+    np.testing.assert_array_equal(m.decision_function(X, E), head.decision_function(X))
+    assert len(m.head_) == 1
+
+
+def test_every_supervised_stage_uses_the_one_training_loop(tiny, monkeypatch):
+    from zslkit.methods import _softmax
+    from zslkit.methods.cyclewgan import stages
+
+    calls = []
+    real = _softmax.train_minibatches
+
+    def spy(*a, **k):
+        calls.append(k["epochs"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(_softmax, "train_minibatches", spy)
+    monkeypatch.setattr(stages, "train_minibatches", spy)
+    m = _fit(tiny, epochs=1, variant="cycle-clswgan", regressor_epochs=2, pre_cls_epochs=3, cls_epochs=4)
+    m.fit_head(tiny.class_embeddings[tiny.unseen_classes])
+    assert calls == [2, 3, 4]  # regressor, auxiliary classifier, final classifier
+
+
 def test_replace_mode_and_seen_synthesis(tiny):
     m = _fit(tiny, epochs=1, mode="replace", syn_per_seen=10)
     met = run_protocol(CycleWGAN, tiny, config=dict(TINY, epochs=1, mode="replace"), selection="fixed",
@@ -146,8 +182,10 @@ def test_replace_mode_and_seen_synthesis(tiny):
 
 def test_divergence_raises_clear_error(tiny):
     m = CycleWGAN(dict(TINY, epochs=5, max_critic_loss=1e-9), seed=0, device="cpu")
-    with pytest.raises(TrainingDivergedError, match="diverged in GAN epoch 1/5.*max_critic_loss"):
+    with pytest.raises(TrainingDivergedError, match="gan training diverged in epoch 1: .*max_critic_loss.*last good "
+                                                    "epoch \\(0\\)"):
         fit_on(m, tiny, False)
+    assert not m.history_ and not m.__sklearn_is_fitted__()
     m = CycleWGAN(dict(TINY, epochs=20, lr_d=1e9, lr_g=1e9), seed=0, device="cpu")
     with pytest.raises(TrainingDivergedError, match="diverged"):
         fit_on(m, tiny, False)
@@ -215,7 +253,7 @@ def test_resume_continues_exactly(tiny, g_ema):
 def test_feature_norm_max_keeps_original_units(tiny, tmp_path):
     m = _fit(tiny, feature_norm="max")
     top = float(tiny.split("trainval")[0].max())
-    assert 1.0 / m._scaler.inv_scale == pytest.approx(top)
+    assert 1.0 / m.scaler_.inv_scale == pytest.approx(top)
     assert float(m.train_X_.max()) == pytest.approx(1.0)
     x, _ = m.synthesize(tiny.class_embeddings[:3], 50, seed=0)
     assert x.max() > 0.1 * top  # returned in the data's units, not the model's
@@ -236,7 +274,7 @@ def test_checkpoint_keeps_the_trained_final_classifiers(tmp_path):
     res = run_protocol(get_method("cycle-wgan"), ds, config=dict(TINY, epochs=2), selection="fixed", device="cpu")
     path = res.model.save(tmp_path / "m.pt")
     loaded = ZSLMethod.load(path, device="cpu")
-    assert len(loaded._cache) >= 2  # the ZSL head and the GZSL head of the test evaluation
+    assert len(loaded.head_) >= 2  # the ZSL head and the GZSL head of the test evaluation
     X = ds.split("test_unseen")[0]
     E = ds.class_embeddings[ds.unseen_classes]
     assert np.array_equal(res.model.decision_function(X, E), loaded.decision_function(X, E))
@@ -273,15 +311,15 @@ def test_reference_presets_carry_the_reference_facts(tiny):
 
 def test_adam_betas_reach_the_optimizers(tiny):
     m = _fit(tiny, epochs=1, betas_g=(0.9, 0.999), betas_d=(0.8, 0.99))
-    assert m._opt_g.param_groups[0]["betas"] == (0.9, 0.999)
-    assert m._opt_d.param_groups[0]["betas"] == (0.8, 0.99)
+    assert m.opt_g_.param_groups[0]["betas"] == (0.9, 0.999)
+    assert m.opt_d_.param_groups[0]["betas"] == (0.8, 0.99)
 
 
 def test_gan_inverse_time_decay_advances_once_per_epoch(tiny):
     seen = []
     fit_on(CycleWGAN(dict(TINY, epochs=3, eval_every=1, lr_g=1e-3, lr_d=2e-3, lr_decay_g=1.0, lr_decay_d=0.5),
                      seed=0, device="cpu"), tiny, False,
-           monitor=lambda ep, m: seen.append((m._opt_g.param_groups[0]["lr"], m._opt_d.param_groups[0]["lr"])))
+           monitor=lambda ep, m: seen.append((m.opt_g_.param_groups[0]["lr"], m.opt_d_.param_groups[0]["lr"])))
     # the rate used during epoch e (1-based) is lr / (1 + decay * (e - 1))
     assert seen == pytest.approx([(1e-3, 2e-3), (1e-3 / 2, 2e-3 / 1.5), (1e-3 / 3, 2e-3 / 2)])
 
@@ -331,14 +369,14 @@ def test_gradient_penalty_per_element_interpolation():
 
 
 def test_gan_uses_the_configured_interpolation_and_fraction(tiny, monkeypatch):
-    from zslkit.methods import cyclewgan
+    from zslkit.methods.cyclewgan import gan
 
     shapes, rows = set(), []
-    real_gp = cyclewgan.gradient_penalty
-    monkeypatch.setattr(cyclewgan, "gradient_penalty",
+    real_gp = gan.gradient_penalty
+    monkeypatch.setattr(gan, "gradient_penalty",
                         lambda *a, **k: shapes.add(tuple(k["alpha"].shape[1:])) or real_gp(*a, **k))
-    real_batches = CycleWGAN._epoch_batches
-    monkeypatch.setattr(CycleWGAN, "_epoch_batches", lambda self, n, gen: rows.append(n) or real_batches(self, n, gen))
+    real_batches = gan.epoch_batches
+    monkeypatch.setattr(gan, "epoch_batches", lambda n, *a: rows.append(n) or real_batches(n, *a))
     m = _fit(tiny, epochs=1, gp_alpha="element", train_fraction=0.5)
     n = tiny.splits["trainval"].size
     assert shapes == {(tiny.feature_dim,)} and rows == [round(0.5 * n)]
@@ -346,7 +384,7 @@ def test_gan_uses_the_configured_interpolation_and_fraction(tiny, monkeypatch):
 
 
 def test_xavier_init_uses_the_joint_fan_in():
-    from zslkit.methods._gan import Critic
+    from zslkit.methods.cyclewgan.networks import Critic
 
     c = Critic(300, 100, 256)
     c.init(torch.Generator().manual_seed(0), "xavier")
@@ -363,7 +401,7 @@ def test_minmax_feature_norm_round_trips(tiny):
     noise = np.zeros((2, tiny.embedding_dim), np.float32)
     raw = m.G_(torch.as_tensor(tiny.class_embeddings[:2]), torch.as_tensor(noise))
     np.testing.assert_allclose(m.generate(tiny.class_embeddings[:2], noise),
-                               m._scaler.inverse(raw).detach().numpy(), rtol=1e-6)
+                               m.scaler_.inverse(raw).detach().numpy(), rtol=1e-6)
     assert x.shape == (10, tiny.feature_dim)
 
 
@@ -408,7 +446,7 @@ def test_adopt_seen_classes_keeps_the_generator(tiny):
     seen = tiny.seen_classes
     m.adopt_seen_classes(X, np.searchsorted(seen, labels), tiny.class_embeddings[seen])
     assert k_view < m.num_train_classes_ == seen.size and m.train_X_.shape[0] == X.shape[0]
-    assert not m._cache and all(torch.equal(p, q) for p, q in zip(g_before, m.G_.parameters()))
+    assert not m.head_ and all(torch.equal(p, q) for p, q in zip(g_before, m.G_.parameters()))
     classes = np.concatenate([seen, tiny.unseen_classes])
     seen_labels = np.concatenate([np.arange(seen.size), -np.ones(tiny.unseen_classes.size, int)])
     assert m.decision_function(X[:5], tiny.class_embeddings[classes], seen_labels).shape == (5, classes.size)

@@ -1,8 +1,9 @@
-"""The shared softmax classifier (one linear layer, optional ReLU on the logits), trained on the device.
+"""Supervised training on the device: the one mini-batch loop, and the softmax classifier trained with it.
 
-Used by the generative methods (cycle-WGAN / f-CLSWGAN) for the final GZSL/ZSL classifier and for the
-pretrained seen-class classifier of the f-CLSWGAN loss. Training is a plain mini-batch loop over a random
-permutation drawn from an explicit ``torch.Generator``: the data stay on the device, there is no per-sample
+``train_minibatches`` is the loop every supervised stage of the generative methods uses (cycle-WGAN's regressor
+pretraining, the pretrained seen-class classifier of the f-CLSWGAN loss, the final GZSL/ZSL classifier): epochs
+over a fresh random permutation drawn from an explicit ``torch.Generator``, one optimizer step per batch, the
+inverse-time learning-rate decay advanced once per epoch. The data stay on the device, there is no per-sample
 Python work, and the optimizer is a fused (or foreach) Adam.
 
 Heads (``head``):
@@ -14,16 +15,45 @@ Heads (``head``):
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
 from zslkit.errors import TrainingDivergedError
-from zslkit.methods._gan import inverse_time_lr
 from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier
 
 HEADS = ("linear", "relu")
+
+
+def inverse_time_lr(lr: float, decay: float, epoch: int) -> float:
+    """TensorFlow's ``inverse_time_decay`` with decay_steps 1 on an epoch counter: lr / (1 + decay * epoch), where
+    ``epoch`` counts the epochs already finished (0 during the first)."""
+    return lr / (1.0 + decay * epoch)
+
+
+def train_minibatches(opt: torch.optim.Optimizer, loss_of: Callable[[torch.Tensor], torch.Tensor], n: int, *,
+                      epochs: int, batch_size: int, lr: float, lr_decay: float = 0.0,
+                      generator: torch.Generator | None = None, device=None) -> torch.Tensor | None:
+    """The supervised training loop: ``epochs`` passes over a fresh permutation of ``n`` rows (drawn from
+    ``generator``) in batches of ``batch_size`` (the last may be smaller), one ``opt`` step on ``loss_of(idx)`` per
+    batch. ``lr_decay`` > 0: lr / (1 + lr_decay * epoch) during epoch ``epoch`` (0-based). Returns the last batch's
+    loss (detached; None when nothing ran)."""
+    batch_size = max(1, min(int(batch_size), n))
+    last = None
+    for epoch in range(int(epochs)):
+        if lr_decay:
+            set_lr(opt, inverse_time_lr(lr, lr_decay, epoch))
+        perm = torch.randperm(n, generator=generator, device=device)
+        for start in range(0, n, batch_size):
+            loss = loss_of(perm[start:start + batch_size])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            last = loss.detach()
+    return last
 
 
 def keep_fraction(n: int, fraction: float, generator: torch.Generator | None, device) -> torch.Tensor | None:
@@ -79,17 +109,9 @@ def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs:
     wd_bias = 0.0 if head == "relu" else weight_decay  # the reference decays the weights only
     opt = make_adam([{"params": [layer.weight]}, {"params": [layer.bias], "weight_decay": wd_bias}], lr,
                     betas=betas, weight_decay=weight_decay)
-    batch_size = max(1, min(int(batch_size), n))
-    for epoch in range(int(epochs)):
-        if lr_decay:
-            set_lr(opt, inverse_time_lr(lr, lr_decay, epoch))
-        perm = torch.randperm(n, generator=generator, device=device)
-        for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
-            loss = nn.functional.cross_entropy(logits(layer, X[idx], head), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    train_minibatches(opt, lambda idx: nn.functional.cross_entropy(logits(layer, X[idx], head), y[idx]), n,
+                      epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, generator=generator,
+                      device=device)
     layer.requires_grad_(False)
     if not bool(torch.isfinite(layer.weight).all() and torch.isfinite(layer.bias).all()):
         raise TrainingDivergedError(f"softmax classifier training diverged (non-finite weights after {epochs} "

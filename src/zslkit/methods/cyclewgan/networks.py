@@ -1,5 +1,4 @@
-"""Building blocks of the conditional WGAN-GP behind cycle-WGAN / f-CLSWGAN: networks, initialisations,
-gradient penalty, inverse-time learning-rate decay and the feature scaler.
+"""The GAN parts of cycle-WGAN / f-CLSWGAN: networks, initialisations, gradient penalty and the feature scaler.
 
 * generator  G([a; z]) -> Linear(hidden) -> LeakyReLU(0.2) -> Linear(feature_dim) -> ReLU, z ~ N(0, I);
 * critic     D([x; a]) -> Linear(hidden) -> LeakyReLU(0.2) -> Linear(1); the first layer is stored as two blocks,
@@ -93,12 +92,6 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, cond, *, la
     out = critic(interp, cond)
     (grad,) = torch.autograd.grad(out.sum(), interp, create_graph=True)
     return lam * ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
-
-
-def inverse_time_lr(lr: float, decay: float, epoch: int) -> float:
-    """TensorFlow's ``inverse_time_decay`` with decay_steps 1 on an epoch counter: lr / (1 + decay * epoch), where
-    ``epoch`` counts the epochs already finished (0 during the first)."""
-    return lr / (1.0 + decay * epoch)
 
 
 class FeatureScaler:

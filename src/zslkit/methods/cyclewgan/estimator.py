@@ -1,0 +1,298 @@
+"""The cycle-WGAN estimator: its stages in order (regressor, auxiliary classifier, GAN), synthesis, the explicit
+final-classifier step (``fit_head``), persistence, presets and the validation head search."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from zslkit.errors import ConfigError, DataError
+from zslkit.methods._optim import make_adam
+from zslkit.methods._softmax import SoftmaxClassifier, keep_fraction
+from zslkit.methods.base import CandidateClassifier, ZSLMethod, check_labels, check_matrix, cpu_copy
+from zslkit.methods.cyclewgan.config import (CLS_VARIANTS, CYCLE_VARIANTS, MAX_HEADS, VARIANTS, CycleWGANConfig,
+                                             _as_variant, scaled_default)
+from zslkit.methods.cyclewgan.gan import train_gan
+from zslkit.methods.cyclewgan.head import GenerativeHead, synthesize_rows
+from zslkit.methods.cyclewgan.networks import Critic, FeatureScaler, Generator
+from zslkit.methods.cyclewgan.stages import pretrain_aux_classifier, pretrain_regressor
+from zslkit.methods.registry import register
+from zslkit.runtime import make_generator
+
+log = logging.getLogger("zslkit.methods.cyclewgan")
+
+
+@register
+class CycleWGAN(ZSLMethod):
+    """cycle-WGAN / f-CLSWGAN / cycle-CLSWGAN (``variant``); see docs/methods/cycle_wgan.md.
+
+    ``fit`` trains the stages; the final classifier over a candidate set is a separate step, ``fit_head``, which
+    ``build_classifier`` / ``decision_function`` / ``predict`` call (training it on first use, cached)."""
+
+    name = "cycle-wgan"
+    config_class = CycleWGANConfig
+    settings = ("inductive",)
+    epochs_field = "epochs"
+    # False: validation selection retrains on trainval with the chosen settings (the weight-averaged generator of the
+    # no-preset default makes that reproducible); keeping the validation-view GAN (adopt_seen_classes) tested worse on
+    # fashion-zsl, see docs/methods/cycle_wgan.md. Set True on a subclass to keep it.
+    keeps_validated_model = False
+    variants = VARIANTS
+    description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
+                   "conditional WGAN-GP feature generator + softmax on synthetic features")
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.history_: list[dict] = []
+        self.head_ = GenerativeHead()
+        self.scaler_ = FeatureScaler("none")
+
+    # ----- building blocks -------------------------------------------------------------------------
+    @property
+    def uses_cycle(self) -> bool:
+        return self.config_.variant in CYCLE_VARIANTS
+
+    @property
+    def uses_cls(self) -> bool:
+        return self.config_.variant in CLS_VARIANTS
+
+    def _noise_dim(self) -> int:
+        return int(self.config_.noise_dim) or int(self.embedding_dim_)
+
+    def _build_networks(self) -> None:
+        cfg, D, A = self.config_, self.feature_dim_, self.embedding_dim_
+        gen = torch.Generator().manual_seed(self.seed)
+        self.G_ = Generator(A, self._noise_dim(), cfg.hidden_g, D, cfg.leaky_slope)
+        self.D_ = Critic(D, A, cfg.hidden_d, cfg.leaky_slope)
+        self.G_.init(gen, cfg.gan_init)
+        self.D_.init(gen, cfg.gan_init)
+        self.G_.to(self.device_)
+        self.G_ema_ = copy.deepcopy(self.G_).requires_grad_(False) if cfg.g_ema > 0 else None
+        self.ema_steps_ = 0
+        self.D_.to(self.device_)
+        self.R_ = nn.Linear(D, A).to(self.device_) if self.uses_cycle else None
+        self.C_ = None  # frozen seen-class softmax (f-CLSWGAN loss), built by its stage
+
+    def _init_gan_optimizers(self) -> None:
+        """Fresh Adam optimizers for G and D and the seeded noise/batch generator of the GAN stage."""
+        cfg, dev = self.config_, self.device_
+        self.opt_g_ = make_adam(self.G_.parameters(), cfg.lr_g, betas=cfg.betas_g)
+        self.opt_d_ = make_adam(self.D_.parameters(), cfg.lr_d, betas=cfg.betas_d)
+        self.noise_gen_ = make_generator(self.seed + 3, dev)
+
+    # ----- training --------------------------------------------------------------------------------
+    def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
+        cfg, dev = self.config_, self.device_
+        self.epochs_trained_ = 0
+        Xt = torch.as_tensor(X, device=dev)
+        self.scaler_ = FeatureScaler.fit(cfg.feature_norm, Xt)
+        Xt = self.scaler_.transform(Xt)
+        yt = torch.as_tensor(y, device=dev)
+        Et = torch.as_tensor(class_embeddings, device=dev)
+        self.train_X_, self.train_y_ = Xt, yt
+        self.train_embeddings_ = Et
+        # the reference trains R, C and the GAN on a random 90 % of the rows (train_fraction) and only monitors on
+        # the rest; the real seen features of the final classifier are all rows (train_X_)
+        keep = keep_fraction(Xt.shape[0], cfg.train_fraction, make_generator(self.seed + 6, dev), dev)
+        Xg, yg = (Xt, yt) if keep is None else (Xt[keep], yt[keep])
+        self._build_networks()
+        self._init_gan_optimizers()
+        if context.resume_state is not None:  # continue an interrupted fit: networks, optimizers, noise RNG, history
+            self.restore_training_state(context.resume_state)
+        else:
+            if self.uses_cycle:
+                pretrain_regressor(self, Xg, Et[yg])
+            if self.uses_cls:
+                pretrain_aux_classifier(self, Xg, yg, Et.shape[0])
+        train_gan(self, Xg, yg, Et, context)
+        self.head_.clear()
+
+    def training_state(self) -> dict:
+        """Everything needed to continue the GAN training exactly (networks, optimizers, noise RNG, epoch)."""
+        return {
+            "epoch": int(self.epochs_trained_),
+            "model": self.state_dict(with_features=False),
+            "opt_g": self.opt_g_.state_dict(),
+            "opt_d": self.opt_d_.state_dict(),
+            "rng": self.noise_gen_.get_state(),
+        }
+
+    def restore_training_state(self, state: dict) -> int:
+        keep = (self.train_X_, self.train_y_, self.scaler_)
+        self.load_state_dict(state["model"])
+        self.train_X_, self.train_y_, self.scaler_ = keep
+        self._init_gan_optimizers()
+        self.opt_g_.load_state_dict(state["opt_g"])
+        self.opt_d_.load_state_dict(state["opt_d"])
+        self.noise_gen_.set_state(state["rng"])
+        self.epochs_trained_ = int(state["epoch"])
+        return self.epochs_trained_
+
+    # ----- synthesis -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, class_embeddings, noise) -> np.ndarray:
+        """G(a_i, z_i) for given embeddings (N x A) and noise (N x dim z): deterministic."""
+        self._check_fitted()
+        a = torch.as_tensor(check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_,
+                                         dim_name="embedding dimension"), device=self.device_)
+        z = torch.as_tensor(np.asarray(noise, dtype=np.float32), device=self.device_)
+        if z.shape != (a.shape[0], self._noise_dim()):
+            raise DataError(None, "noise", f"expected shape ({a.shape[0]}, {self._noise_dim()}), got {tuple(z.shape)}")
+        return self.scaler_.inverse(self._synth_net()(a, z)).cpu().numpy()
+
+    def synthesize(self, class_embeddings, per_class, generator=None, *, seed: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """``per_class`` synthetic features for each row of ``class_embeddings``.
+
+        ``per_class``: an int or one count per class. ``generator``: None (torch's global RNG), an int seed,
+        or a ``torch.Generator`` on the model's device (``seed=`` is the same as an int ``generator``). Returns
+        (features float32 (M x D), labels int64 (M,) indexing the rows of ``class_embeddings``), grouped by class.
+        """
+        self._check_fitted()
+        E = check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_, dim_name="embedding dimension")
+        counts = np.array(np.broadcast_to(np.asarray(per_class, dtype=np.int64), (E.shape[0],)))
+        if counts.min() < 0:
+            raise ConfigError("per_class counts must be >= 0")
+        if seed is not None:
+            if generator is not None:
+                raise ConfigError("synthesize: give either generator or seed, not both")
+            generator = int(seed)
+        if isinstance(generator, (int, np.integer)):
+            generator = make_generator(int(generator), self.device_)
+        x, lab = synthesize_rows(self._synth_net(), torch.as_tensor(E, device=self.device_),
+                                 torch.as_tensor(counts, device=self.device_), self._noise_dim(), self.feature_dim_,
+                                 generator)
+        return self.scaler_.inverse(x).cpu().numpy(), lab.cpu().numpy()
+
+    def _synth_net(self) -> nn.Module:
+        """The generator that synthesises: the weight average (``g_ema``) when kept, else G itself."""
+        return self.G_ema_ if getattr(self, "G_ema_", None) is not None else self.G_
+
+    # ----- the final classifier ---------------------------------------------------------------------
+    def fit_head(self, candidate_embeddings, seen_labels=None) -> SoftmaxClassifier:
+        """Train (or take from the cache) the final classifier over candidate classes given by their embeddings and
+        return it: ``syn_per_unseen`` synthetic features per new class (``seen_labels`` -1 or None), and per
+        training class (``seen_labels`` = its training label) its real features plus ``syn_per_seen`` synthetic ones
+        (``mode: merge``) or synthetic ones only (``replace``), then the softmax (``cls_*``). Trained heads are
+        cached by candidate set and head settings and saved in the checkpoint. ``build_classifier``,
+        ``decision_function`` and ``predict`` call this, so a head is trained on first use (logged at INFO)."""
+        return super().build_classifier(candidate_embeddings, seen_labels)
+
+    def build_classifier(self, candidate_embeddings, seen_labels=None) -> SoftmaxClassifier:
+        """The same as ``fit_head``."""
+        return self.fit_head(candidate_embeddings, seen_labels)
+
+    def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
+        return self.head_.fit(self, candidate_embeddings, seen_labels)
+
+    def _classifier(self, layer: nn.Linear, head: str) -> SoftmaxClassifier:
+        transform = None if self.scaler_.kind == "none" else self.scaler_.transform
+        return SoftmaxClassifier(layer, self.device_, head=head, transform=transform)
+
+    def adopt_seen_classes(self, X, y, class_embeddings) -> None:
+        """Use real features ``X`` with labels ``y`` (rows of ``class_embeddings``) as the seen-class side of the
+        final classifier (``merge``) from now on; the GAN is untouched. Used when validation selection keeps the
+        model trained on the validation view: its seen side then covers every training class."""
+        self._check_fitted()
+        E = check_matrix(class_embeddings, "class_embeddings", dim=self.embedding_dim_, dim_name="embedding dimension")
+        Xc = check_matrix(X, "X", dim=self.feature_dim_, dim_name="feature dimension")
+        yc = check_labels(y, Xc.shape[0], E.shape[0])
+        self.train_X_ = self.scaler_.transform(torch.as_tensor(Xc, device=self.device_))
+        self.train_y_ = torch.as_tensor(yc, device=self.device_)
+        self.train_embeddings_ = torch.as_tensor(E, device=self.device_)
+        self.num_train_classes_ = int(E.shape[0])
+        self.head_.clear()
+
+    # ----- persistence -----------------------------------------------------------------------------
+    def state_dict(self, with_features: bool = True) -> dict:
+        cpu = lambda m: None if m is None else cpu_copy(m.state_dict())  # noqa: E731
+        keep = with_features and self.config_.keep_train_features and getattr(self, "train_X_", None) is not None
+        return {
+            "generator": cpu(self.G_),
+            "generator_ema": cpu(getattr(self, "G_ema_", None)),
+            "ema_steps": int(getattr(self, "ema_steps_", 0)),
+            "critic": cpu(self.D_),
+            "regressor": cpu(self.R_),
+            "aux_classifier": cpu(self.C_),
+            "num_aux_classes": None if self.C_ is None else int(self.C_.out_features),
+            "history": [dict(r) for r in self.history_],
+            "epochs_trained": int(getattr(self, "epochs_trained_", 0)),
+            "scaler": self.scaler_.state(),
+            "train_features": cpu_copy(self.train_X_) if keep else None,
+            "train_labels": cpu_copy(self.train_y_) if keep else None,
+            "final_classifiers": self.head_.state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._build_networks()
+        self.G_.load_state_dict(state["generator"])
+        if self.G_ema_ is not None:
+            self.G_ema_.load_state_dict(state.get("generator_ema") or state["generator"])
+            self.ema_steps_ = int(state.get("ema_steps", 0))
+        self.D_.load_state_dict(state["critic"])
+        if self.R_ is not None and state.get("regressor") is not None:
+            self.R_.load_state_dict(state["regressor"])
+            self.R_.requires_grad_(False)
+        if state.get("aux_classifier") is not None:
+            self.C_ = nn.Linear(self.feature_dim_, int(state["num_aux_classes"])).to(self.device_)
+            self.C_.load_state_dict(state["aux_classifier"])
+            self.C_.requires_grad_(False)
+        self.history_ = [dict(r) for r in state.get("history", [])]
+        self.epochs_trained_ = int(state.get("epochs_trained", len(self.history_)))
+        self.scaler_ = FeatureScaler.from_state(state.get("scaler"), float(state.get("feature_scale", 1.0)))
+        tx = state.get("train_features")
+        self.train_X_ = None if tx is None else tx.to(self.device_)
+        self.train_y_ = None if tx is None else state["train_labels"].to(self.device_)
+        self.head_.load_state(self, state.get("final_classifiers"))
+
+    # ----- presets and selection -------------------------------------------------------------------
+    @classmethod
+    def preset_names(cls, dataset) -> list[str]:
+        """CUB with sentence embeddings (semantic source ``sent*``) uses the ``CUB-sent`` entry first."""
+        names = super().preset_names(dataset)
+        if dataset is not None and dataset.name.upper() == "CUB" and \
+                str(dataset.semantic_source).lower().startswith("sent"):
+            names.insert(0, "CUB-sent")
+        return names
+
+    @classmethod
+    def preset_variants(cls, variant: str | None) -> list[str | None]:
+        """A variant's own entry, else the dataset's cycle-wgan entry (cycle-clswgan has none of its own)."""
+        own = None if variant in (None, "cycle-wgan") else variant
+        return [own, None] if own else [None]
+
+    @classmethod
+    def from_preset(cls, preset, variant: str | None) -> CycleWGANConfig:
+        return _as_variant(super().from_preset(preset, variant), variant, own_preset=preset.variant is not None)
+
+    @classmethod
+    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CycleWGANConfig:
+        return _as_variant(scaled_default(dataset, variant), variant, own_preset=False)
+
+    @classmethod
+    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        """One GAN run: its epoch comes from the monitor, the final classifier from ``head_space``."""
+        return [{}]
+
+    @classmethod
+    def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
+        """Final-classifier settings scored at every validation point without refitting the GAN: the product of
+        ``mode_grid``, ``syn_grid`` (syn_per_unseen), ``cls_epochs_grid`` and ``cls_lr_grid`` (an empty list keeps
+        the config's value). The reference presets set none, so they are scored as given."""
+        axes = [(name, tuple(values)) for name, values in (("mode", config.mode_grid),
+                                                           ("syn_per_unseen", config.syn_grid),
+                                                           ("cls_epochs", config.cls_epochs_grid),
+                                                           ("cls_lr", config.cls_lr_grid)) if values]
+        if not axes:
+            return [{}]
+        heads = [dict(zip([n for n, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+        if len(heads) > MAX_HEADS:
+            raise ConfigError(f"cycle-wgan: the head grid (mode_grid x syn_grid x cls_epochs_grid x cls_lr_grid) "
+                              f"has {len(heads)} entries; keep it at most {MAX_HEADS}, every one is trained at "
+                              f"every validation point")
+        return heads
