@@ -56,7 +56,7 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         text = action.help or ""
         default = action.default
-        if ("default" in text.lower() or not action.option_strings or absent(default)):
+        if "default" in text.lower() or not action.option_strings or absent(default):
             return text
         shown = str(default).replace("%", "%%")
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
