@@ -32,8 +32,8 @@ class CVCConfig:
     step_size: int = option(200, "StepLR period in epochs (inductive)", min=1)
     lr_gamma: float = option(0.5, "StepLR factor", above=0)
     grad_clip: float = option(1.0, "gradient-norm clipping (0: off)", min=0)
-    epochs: int = option(1000, "inductive: training epochs; transductive: self-training epochs (selected on validation)",
-                         min=0)
+    epochs: int = option(1000, "inductive: training epochs; transductive: self-training epochs (selected on "
+                         "validation)", min=0)
     episodes: int = option(1000, "episodes per epoch", min=1)
     eval_every: int = option(1, "monitor period in epochs (validation selection picks among these epochs)", min=1)
     episode_overflow: str = option("error", "ways/shots beyond the data: error (ConfigError) or clip (warn)",

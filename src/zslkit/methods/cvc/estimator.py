@@ -15,7 +15,8 @@ from zslkit.methods._episodes import EpisodeSampler
 from zslkit.methods._epochs import EpochReporter
 from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy
-from zslkit.methods.cvc.config import CVCConfig, follow_budget, scaled_defaults, search_space, warmup_config, with_warmup
+from zslkit.methods.cvc import config as rules
+from zslkit.methods.cvc.config import CVCConfig
 from zslkit.methods.cvc.episode_loop import each_episode, episode_shape, run_episodes, step_lr
 from zslkit.methods.cvc.graph_step import InductiveStep
 from zslkit.methods.cvc.modules import ClassifierGenerator, CVCClassifier
@@ -325,20 +326,20 @@ class CVCZSL(ZSLMethod):
     def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CVCConfig:
         """Rules on the data for datasets without a preset (see :func:`.config.scaled_defaults`); presets (e.g.
         the "reference" variant, the full 1000 x 1000 protocol) come from presets/cvc_zsl.yaml."""
-        return scaled_defaults(dataset, setting)
+        return rules.scaled_defaults(dataset, setting)
 
     @classmethod
     def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        return search_space(config, setting)
+        return rules.search_space(config, setting)
 
     @classmethod
     def warmup_config(cls, config):
-        return warmup_config(config)
+        return rules.warmup_config(config)
 
     @classmethod
     def with_warmup(cls, config, chosen: dict):
-        return with_warmup(config, chosen)
+        return rules.with_warmup(config, chosen)
 
     @classmethod
     def follow_budget(cls, base, config, setting: str = "inductive"):
-        return follow_budget(base, config, setting)
+        return rules.follow_budget(base, config, setting)
