@@ -228,7 +228,7 @@ def test_validation_selection_picks_gan_epoch(tiny):
 
 @pytest.mark.parametrize("g_ema", [0.0, 0.9])
 def test_resume_continues_exactly(tiny, g_ema):
-    full = _fit(tiny, seed=2, epochs=4, g_ema=g_ema)
+    full = _fit(tiny, seed=2, epochs=4, g_ema=g_ema, savepoints=(1, 3))
 
     class Stop(Exception):
         pass
@@ -241,13 +241,17 @@ def test_resume_continues_exactly(tiny, g_ema):
             raise Stop
 
     with pytest.raises(Stop):
-        fit_on(CycleWGAN(dict(TINY, epochs=4, g_ema=g_ema), seed=2, device="cpu"), tiny, False, checkpoint=hook)
-    resumed = fit_on(CycleWGAN(dict(TINY, epochs=4, g_ema=g_ema), seed=2, device="cpu"), tiny, False,
-                     resume_state=saved["state"])
+        fit_on(CycleWGAN(dict(TINY, epochs=4, g_ema=g_ema, savepoints=(1, 3)), seed=2, device="cpu"), tiny, False,
+               checkpoint=hook)
+    resumed = fit_on(CycleWGAN(dict(TINY, epochs=4, g_ema=g_ema, savepoints=(1, 3)), seed=2, device="cpu"), tiny,
+                     False, resume_state=saved["state"])
     strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
     assert strip(resumed.history_) == strip(full.history_)
     for p, q in zip(resumed._synth_net().parameters(), full._synth_net().parameters()):
         assert torch.equal(p, q)
+    assert sorted(resumed.snapshots_) == [1, 3]  # the savepoint before the stop travels in the training state
+    for e in (1, 3):
+        assert all(torch.equal(resumed.snapshots_[e][k], full.snapshots_[e][k]) for k in full.snapshots_[e])
 
 
 def test_feature_norm_max_keeps_original_units(tiny, tmp_path):
@@ -536,3 +540,101 @@ def test_default_classifier_cost_does_not_grow_with_the_class_count(tiny):
     assert (cfg.syn_per_unseen, cfg.syn_grid) == (100, (100, 200))
     assert cfg.cls_epochs == 6  # 2 x 100 x 200 rows in batches of 512: 79 steps an epoch, ~500 steps in all
     assert CycleWGAN.default_config(_named(tiny, "my-data")).cls_epochs == 25
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the reference's interfaces (issue 14): savepoints, stages run / skipped / reused
+
+def test_savepoints_keep_the_generators_of_those_epochs(tiny, tmp_path):
+    m = _fit(tiny, seed=1, epochs=3, savepoints=(1, 2, 7))
+    assert sorted(m.snapshots_) == [1, 2] and m.generator_epoch_ == 3  # 7 was never reached
+    E = tiny.class_embeddings[tiny.unseen_classes]
+    last = m.synthesize(E, 4, seed=0)[0]
+    m.fit_head(E)
+    m.use_snapshot(1)
+    assert len(m.head_) == 0  # heads trained from another generator are dropped
+    one_epoch = _fit(tiny, seed=1, epochs=1)  # the first k epochs of a run equal a k-epoch run
+    np.testing.assert_array_equal(m.synthesize(E, 4, seed=0)[0], one_epoch.synthesize(E, 4, seed=0)[0])
+    loaded = ZSLMethod.load(m.save(tmp_path / "m.pt"), device="cpu")  # snapshots travel in the checkpoint
+    loaded.use_snapshot(3)
+    np.testing.assert_array_equal(loaded.synthesize(E, 4, seed=0)[0], last)
+    with pytest.raises(ConfigError, match="no generator of GAN epoch 5 .* keeps epochs 1, 2, 3"):
+        loaded.use_snapshot(5)
+    with pytest.raises(ConfigError, match="savepoints"):
+        fit_on(CycleWGAN(dict(TINY, checkpoint_metric="zsl_t1"), device="cpu"), tiny, False)
+
+
+def test_checkpoint_metric_chooses_among_the_savepoints(tiny):
+    res = run_protocol(CycleWGAN, tiny, config=dict(TINY, epochs=4, savepoints=(1, 3), checkpoint_metric="zsl_t1"),
+                       selection="validation", criterion="zsl_t1", seed=0, device="cpu")
+    assert sorted({r["epoch"] for r in res.history}) == [1, 3]  # validation scored the savepoints only
+    best = max(res.history, key=lambda r: r["zsl_t1"])
+    assert res.metrics["selection"]["chosen"]["epochs"] == best["epoch"] == res.model.epochs_trained_
+    # without a checkpoint metric the savepoints are evaluation points beside the usual ones
+    plain = dataclasses.replace(CycleWGAN(TINY).resolved_config(), epochs=4, eval_every=4, savepoints=(1,))
+    from zslkit.methods.cyclewgan.gan import evaluation_point
+    assert [e for e in range(1, 5) if evaluation_point(plain, e)] == [1, 4]
+
+
+@pytest.fixture(scope="module")
+def source_run(tiny, tmp_path_factory):
+    """A cycle-clswgan run (regressor and seen-class classifier) saved as a run directory would hold it."""
+    d = tmp_path_factory.mktemp("source")
+    res = run_protocol(CycleWGAN, tiny, config=dict(TINY, epochs=2, variant="cycle-clswgan", savepoints=(1,)),
+                       selection="fixed", seed=0, device="cpu")
+    res.model.save(d / "model.pt", extra={"dataset": tiny.name})
+    return d, res
+
+
+def test_a_reused_regressor_and_classifier_are_the_source_runs(tiny, source_run):
+    import hashlib
+
+    d, src = source_run
+    m = _fit(tiny, epochs=1, variant="cycle-clswgan", regressor_stage=str(d), aux_classifier_stage=str(d / "model.pt"))
+    assert torch.equal(m.R_.weight, src.model.R_.weight) and torch.equal(m.C_.weight, src.model.C_.weight)
+    sha = hashlib.sha256((d / "model.pt").read_bytes()).hexdigest()
+    assert m.reused_stages_["regressor"] == {"source": str((d / "model.pt").resolve()), "sha256": sha,
+                                             "method": "cycle-wgan", "variant": "cycle-clswgan", "dataset": tiny.name}
+    assert set(m.reused_stages_) == {"regressor", "aux_classifier"} and m.history_[0]["cycle"] > 0
+    # skipped stages: their loss terms are off
+    s = _fit(tiny, epochs=1, variant="cycle-clswgan", regressor_stage="skip", aux_classifier_stage="skip")
+    assert s.R_ is None and s.C_ is None and s.history_[0]["cycle"] == s.history_[0]["cls"] == 0.0
+    assert ZSLMethod.load(s.save(d / "skipped.pt"), device="cpu").R_ is None
+
+
+def test_reusing_the_gan_and_final_classifiers_reproduces_the_run(tiny, source_run):
+    d, src = source_run
+    res = run_protocol(CycleWGAN, tiny, config=dict(TINY, epochs=9, variant="cycle-clswgan", gan_stage=str(d),
+                                                    final_classifier_stage=str(d)), selection="fixed", device="cpu")
+    for key in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "ausuc"):
+        assert res.metrics[key] == src.metrics[key], key
+    m = res.model
+    assert m.epochs_trained_ == 2 and len(m.history_) == 2 and sorted(m.snapshots_) == [1]  # no GAN epochs here
+    assert set(m.reused_stages_) == {"gan", "final_classifier"}
+    # the GAN alone with another head: a new final classifier from the same generator
+    other = run_protocol(CycleWGAN, tiny, config=dict(TINY, variant="cycle-clswgan", gan_stage=str(d), cls_epochs=9),
+                         selection="fixed", device="cpu")
+    assert all(torch.equal(p, q) for p, q in zip(other.model.G_.parameters(), src.model.G_.parameters()))
+
+
+def test_stage_settings_that_cannot_work_are_config_errors(tiny, source_run, tmp_path):
+    from zslkit.methods import get_method
+
+    d, _ = source_run
+    other_classes = make_synthetic("synthetic-tiny", seed=1)
+    eszsl = fit_on(get_method("eszsl")(device="cpu"), tiny, False).save(tmp_path / "eszsl.pt")
+    cases = [
+        (dict(gan_stage="skip"), tiny, "gan_stage=skip: the gan stage cannot be skipped"),
+        (dict(final_classifier_stage=str(d)), tiny, "final_classifier_stage: .*reuse the GAN of the same run"),
+        (dict(regressor_stage=str(tmp_path / "nothing")), tiny, "regressor_stage=.*does not exist"),
+        (dict(regressor_stage=str(eszsl)), tiny, "regressor_stage: .*eszsl.pt: a eszsl model"),
+        (dict(variant="f-clswgan", regressor_stage=str(d)), tiny, "variant f-clswgan has no cycle loss"),
+        (dict(regressor_stage=str(d)), other_classes, "trained on other classes: 24 of the 24 training classes"),
+        (dict(gan_stage=str(d), hidden_g=TINY["hidden_g"] * 2), tiny, "hidden_g 64 there, 128 here"),
+        (dict(feature_norm="max", regressor_stage=str(d)), tiny, "feature_norm none there, max here"),
+    ]
+    for over, ds, words in cases:
+        with pytest.raises(ConfigError, match=words):
+            _fit(ds, epochs=1, **over)
+    with pytest.raises(ConfigError, match="gan_stage: .*seen their features"):  # the validation view: honest selection
+        run_protocol(CycleWGAN, tiny, config=dict(TINY, gan_stage=str(d)), selection="validation", device="cpu")

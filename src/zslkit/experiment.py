@@ -54,6 +54,24 @@ def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
     return method_cls.follow_budget(config, apply_overrides(config, overrides, source="command line"), spec.setting)
 
 
+def checkpoint_metric_criterion(spec: RunSpec, config) -> RunSpec:
+    """A config's ``checkpoint_metric`` (cycle-wgan: the validation metric that chooses among savepoints) is the
+    selection criterion; it needs a selection that chooses (validation or oracle) and agrees with ``criterion``."""
+    from zslkit.errors import ConfigError
+
+    metric = getattr(config, "checkpoint_metric", "")
+    if not metric:
+        return spec
+    if spec.selection == "fixed":
+        raise ConfigError(f"checkpoint metric {metric} chooses among savepoints on validation classes, but --selection "
+                          f"fixed chooses nothing: use --selection validation, or keep the savepoints and pick one "
+                          f"with zslkit evaluate RUN_DIR --epoch E")
+    if spec.criterion not in (None, metric):
+        raise ConfigError(f"checkpoint metric {metric} and --criterion {spec.criterion} disagree: the checkpoint "
+                          f"metric is the selection criterion (give one of them)")
+    return dataclasses.replace(spec, criterion=metric)
+
+
 def preset_semantic(method_cls, dataset: ZSLDataset, spec: RunSpec) -> str | None:
     """The semantic source the chosen preset asks for (e.g. ``original_att`` for the CVC-ZSL reference on AwA2),
     when the user named none and the real dataset was loaded with another; else None."""
@@ -98,6 +116,7 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         spec = dataclasses.replace(spec, semantic=semantic)
         dataset = open_dataset(spec.dataset, semantic=semantic, seed=spec.data_seed)
     config = build_config(method_cls, dataset, spec)
+    spec = checkpoint_metric_criterion(spec, config)
     if spec.deterministic:
         set_deterministic(True)
     seed_everything(spec.seed)
@@ -143,8 +162,10 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         rd.write_json("curves.json", {"seen_unseen": {k: v.tolist() for k, v in curve.items()},
                                       "training": getattr(result.model, "history_", [])})
         rd.write_json("per_class.json", result.scores.per_class())
+        reused = getattr(result.model, "reused_stages_", None)  # stages taken from earlier runs (cycle-wgan)
         rd.write_json("provenance.json", provenance(dataset.summary(), seed=spec.seed,
-                                                    device=device_description(device), wall_time_s=wall))
+                                                    device=device_description(device), wall_time_s=wall,
+                                                    extra={"reused_stages": reused} if reused else None))
         metrics = dict(result.metrics, wall_time_s=round(wall, 3))
         if plots:
             from zslkit.reporting.plots import save_run_plots

@@ -12,10 +12,14 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (holds metrics.json and model.pt)")
     p.add_argument("--data-root", help="the data folder, if it moved since training")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--epoch", type=int, metavar="E",
+                   help="score the generator kept at GAN epoch E (cycle-wgan --savepoints) instead of the final one; "
+                        "writes RUN_DIR/evaluation-epochE.json")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from zslkit.cli.synthesize_cmd import use_epoch
     from zslkit.cli.train_cmd import format_metrics
     from zslkit.data.catalog import open_dataset
     from zslkit.methods.base import ZSLMethod
@@ -28,13 +32,20 @@ def run(args) -> int:
     spec = args.data_root or cfg.get("data_root") or cfg["dataset"]
     dataset = open_dataset(spec, semantic=cfg.get("semantic"), seed=cfg.get("data_seed", 0))
     model = ZSLMethod.load(run_dir / "model.pt", device=args.device)
+    if args.epoch is not None:
+        use_epoch(model, args.epoch, run_dir)
     scores = TestScores(model, dataset)
     fresh = scores.metrics(stored.get("cs_gamma"), curve=True)
     metrics = dict(stored)
     metrics.update({k: float(v) for k, v in fresh.items()})
+    if args.epoch is not None:
+        metrics["generator_epoch"] = args.epoch
+        print(f"  generator of GAN epoch {args.epoch} (metrics.json scores the final one, epoch "
+              f"{model.epochs_trained_})")
     print(format_metrics(metrics))
     changed = {k: (stored[k], fresh[k]) for k in fresh if k in stored and abs(stored[k] - fresh[k]) > 1e-9}
-    if changed:
+    if changed and args.epoch is None:
         print("  note: differs from metrics.json: " + ", ".join(f"{k} {a:.4f} -> {b:.4f}" for k, (a, b) in changed.items()))
-    atomic_write_json(metrics, run_dir / "evaluation.json")
+    name = "evaluation.json" if args.epoch is None else f"evaluation-epoch{args.epoch}.json"
+    atomic_write_json(metrics, run_dir / name)
     return 0

@@ -9,6 +9,9 @@ class, A = the model's embedding dimension). The output format follows the exten
 * ``.h5`` / ``.hdf5``: cycle-WGAN's pseudo-feature layout (routines/augment_features.py): ``/train/X``,
   ``/train/Y`` (1-based class ids = row + 1), ``/train/A/continuous`` (per-sample embedding) and string scalars
   ``/info/{dataset,num_features,domain,architecture,architecture_file,timestamp}``.
+
+``--epoch E`` synthesises with the generator kept at GAN epoch E (``zslkit train --savepoints``) instead of the final
+one (the reference's ``augment_features.py`` asks which savepoint to use).
 """
 
 from __future__ import annotations
@@ -40,7 +43,22 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--domain", default="unseen", help="the /info/domain string of the .h5 output (default unseen)")
+    p.add_argument("--epoch", type=int, metavar="E",
+                   help="synthesise with the generator kept at GAN epoch E (zslkit train --savepoints) instead of the "
+                        "final one")
     p.set_defaults(func=_run)
+
+
+def use_epoch(model, epoch: int, run_dir: Path) -> None:
+    """Switch ``model`` to its generator of GAN epoch ``epoch`` (``--epoch``); a ConfigError (usage) names the run
+    directory and the epochs it keeps."""
+    if not hasattr(model, "use_snapshot"):
+        raise ConfigError(f"--epoch {epoch}: the {model.name} model in {run_dir} keeps no generator snapshots "
+                          f"(cycle-wgan runs trained with --savepoints do)")
+    try:
+        model.use_snapshot(epoch)
+    except ConfigError as exc:
+        raise ConfigError(f"--epoch {epoch}: {run_dir}/model.pt: {exc}") from None
 
 
 def write_h5(path: Path, features: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, info: dict) -> Path:
@@ -77,6 +95,8 @@ def _run(args) -> int:
     if not hasattr(model, "synthesize"):
         raise ConfigError(f"the model in {run_dir} is {model.name!r}, which cannot synthesise features "
                           "(use a cycle-wgan run)")
+    if args.epoch is not None:
+        use_epoch(model, args.epoch, run_dir)
     E = read_matrix(args.classes, args.classes_key)
     if E.shape[1] != model.embedding_dim_:
         raise DataError(args.classes, None, f"embedding dimension mismatch: the file has {E.shape[1]} columns, the "
@@ -96,7 +116,8 @@ def _run(args) -> int:
                 pass
         info = {"dataset": dataset if isinstance(dataset, str) else json.dumps(dataset),
                 "num_features": features.shape[0], "domain": args.domain,
-                "architecture": json.dumps({"method": model.name, "variant": getattr(model.config_, "variant", "")}),
+                "architecture": json.dumps({"method": model.name, "variant": getattr(model.config_, "variant", ""),
+                                            "generator_epoch": model.generator_epoch_}),
                 "architecture_file": str(run_dir / "model.pt"), "timestamp": now_iso()}
         write_h5(out, features, labels, E, info)
     print(f"wrote {features.shape[0]} features ({E.shape[0]} classes x {args.per_class}, dim {features.shape[1]}) "

@@ -9,6 +9,7 @@ from zslkit.data.catalog import DEFAULT_DATASET
 from zslkit.data.synthetic import PRESETS
 from zslkit.data.xlsa17 import SEMANTICS
 from zslkit.errors import ConfigError
+from zslkit.methods.cyclewgan.config import SKIPPABLE_STAGES, STAGES
 from zslkit.pipeline import CRITERIA, SETTINGS
 from zslkit.protocol.selection import SELECTION_MODES
 from zslkit.tracking import TRACKERS
@@ -75,6 +76,20 @@ def add_parser(sub) -> None:
                        else f"override the preset's {OPTION_FIELDS.get(name, name)} (learning-rate schedules follow a "
                             f"changed training length)" if name in ("epochs", "episodes_per_epoch")
                        else f"override the preset's {name}")
+    p.add_argument("--architecture", action="append", default=[], metavar="FILE.json",
+                   help="cycle-wgan: an rfelixmg/frwgan-eccv18 architecture file (cycle_wgan.json, "
+                        "fullyconnected.json; repeatable), applied like a preset, before the other overrides")
+    p.add_argument("--savepoints", metavar="E1,E2,...",
+                   help="cycle-wgan: GAN epochs whose generator is kept in model.pt (zslkit evaluate / synthesize "
+                        "RUN_DIR --epoch E)")
+    p.add_argument("--checkpoint-metric", choices=list(CRITERIA),
+                   help="cycle-wgan: the validation metric that chooses among the --savepoints (validation then scores "
+                        "those epochs only, and this is the selection criterion)")
+    p.add_argument("--reuse-stage", action="append", default=[], metavar="STAGE=RUN_DIR",
+                   help=f"cycle-wgan: reuse a stage of an earlier run instead of training it ({', '.join(STAGES)}; "
+                        f"repeatable; its model.pt's sha256 goes to provenance.json)")
+    p.add_argument("--skip-stage", action="append", default=[], choices=list(SKIPPABLE_STAGES),
+                   help="cycle-wgan: do not train this stage (its loss term is dropped; repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field of the method (repeatable; `zslkit methods NAME` lists the fields)")
     p.set_defaults(func=run)
@@ -82,11 +97,43 @@ def add_parser(sub) -> None:
 
 def collect_overrides(args) -> dict:
     overrides = {OPTION_FIELDS.get(k, k): getattr(args, k) for k in OVERRIDE_OPTIONS if getattr(args, k, None) is not None}
+    overrides.update(stage_overrides(args))
     for item in args.set:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def stage_overrides(args) -> dict:
+    """``--savepoints``, ``--checkpoint-metric``, ``--reuse-stage`` and ``--skip-stage`` as config fields (a
+    method without them refuses them, naming the field)."""
+    out = {}
+    if getattr(args, "savepoints", None):
+        out["savepoints"] = args.savepoints.strip().strip("[]")  # also the reference's "[30,40,285]"
+    if getattr(args, "checkpoint_metric", None):
+        out["checkpoint_metric"] = args.checkpoint_metric
+    for item in getattr(args, "reuse_stage", None) or []:
+        stage, _, source = item.partition("=")
+        if stage.strip() not in STAGES or not source.strip():
+            raise ConfigError(f"--reuse-stage expects STAGE=RUN_DIR with STAGE one of {', '.join(STAGES)}; got "
+                              f"{item!r}")
+        out[f"{stage.strip()}_stage"] = str(Path(source.strip()).resolve())
+    for stage in getattr(args, "skip_stage", None) or []:
+        out[f"{stage}_stage"] = "skip"
+    return out
+
+
+def architecture_overrides(method_cls, paths: list[str], dataset) -> dict:
+    """The config fields of reference architecture files (``--architecture``), checked against the dataset."""
+    from zslkit.interop.frwgan_architecture import read_architectures
+
+    if method_cls.name != "cycle-wgan":
+        raise ConfigError(f"--architecture reads rfelixmg/frwgan-eccv18 architecture files, which describe cycle-wgan; "
+                          f"got --method {method_cls.name}")
+    overrides = read_architectures(paths, dataset)
+    print(f"  architecture: {', '.join(paths)} ({len(overrides)} settings; --set and the other options override them)")
     return overrides
 
 
@@ -123,6 +170,8 @@ def run(args) -> int:
                    deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
     device = resolve_device(spec.device)
     dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
+    if args.architecture:
+        spec.overrides = {**architecture_overrides(method_cls, args.architecture, dataset), **spec.overrides}
     out = Path(args.out) if args.out else default_out(method_cls.name, dataset.name, args.seed, args.setting)
     data_label = "SYNTHETIC" if dataset.synthetic else "real"
     print(f"zslkit train: {method_cls.name} on {dataset.name} ({data_label} data), {args.setting}, seed {args.seed}, "

@@ -20,6 +20,12 @@ CLS_STEP_BUDGET = 500  # optimizer steps of one final classifier in the no-prese
 # the config fields that change only build_classifier (synthesis + final softmax): part of the classifier cache key
 HEAD_FIELDS = ("syn_per_unseen", "syn_per_seen", "mode", "cls_epochs", "cls_lr", "cls_batch", "cls_betas",
                "cls_weight_decay", "cls_head", "cls_lr_decay", "train_fraction")
+# validation metrics that can choose among savepoints (zslkit.pipeline.CRITERIA; "" = none)
+CHECKPOINT_METRICS = ("", "gzsl_h", "zsl_t1", "gzsl_cs_h")
+STAGE_HELP = ("run (train it here), skip{skip}, or an earlier run directory (or its model.pt) whose {what} is "
+              "reused (recorded in provenance with the file's sha256)")
+STAGES = ("regressor", "aux_classifier", "gan", "final_classifier")  # each has a field <stage>_stage
+SKIPPABLE_STAGES = ("regressor", "aux_classifier")  # the generator's extra loss terms
 
 
 @dataclass
@@ -86,6 +92,20 @@ class CycleWGANConfig:
     eval_every: int = option(0, "monitor every k GAN epochs (0: max(1, epochs // 10)); always after the last", min=0)
     max_critic_loss: float = option(1e6, "|mean critic loss| of an epoch above this counts as divergence", above=0)
     keep_train_features: bool = option(True, "store the real trainval features in the checkpoint (merge after load)")
+    # savepoints (the reference's --savepoints) and stages (its --train_reg / --train_cls / --train_gan)
+    savepoints: tuple = option((), "GAN epochs whose generator is kept in the checkpoint (zslkit evaluate / synthesize "
+                               "--epoch E); validation also scores them", item=int, min=1)
+    checkpoint_metric: str = option("", "validation metric that chooses among the savepoints (validation scores the "
+                                    "savepoint epochs only; the selection criterion); '' = none",
+                                    choices=CHECKPOINT_METRICS)
+    regressor_stage: str = option("run", "regressor stage: " + STAGE_HELP.format(
+        skip=" (the cycle loss is dropped)", what="pretrained regressor"))
+    aux_classifier_stage: str = option("run", "auxiliary classifier stage: " + STAGE_HELP.format(
+        skip=" (the classification loss is dropped)", what="pretrained seen-class classifier"))
+    gan_stage: str = option("run", "GAN stage: run (train it here) or an earlier run directory (or its model.pt) whose "
+                            "generator and critic are reused (no GAN epochs here; sha256 in provenance)")
+    final_classifier_stage: str = option("run", "final classifier stage: run (trained on first use, fit_head) or an "
+                                         "earlier run whose trained final classifiers are reused (with its GAN)")
 
 
 def _as_variant(cfg: CycleWGANConfig, variant: str | None, own_preset: bool) -> CycleWGANConfig:

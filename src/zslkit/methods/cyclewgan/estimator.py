@@ -20,7 +20,8 @@ from zslkit.methods.cyclewgan.config import (CLS_VARIANTS, CYCLE_VARIANTS, MAX_H
 from zslkit.methods.cyclewgan.gan import train_gan
 from zslkit.methods.cyclewgan.head import GenerativeHead, synthesize_rows
 from zslkit.methods.cyclewgan.networks import Critic, FeatureScaler, Generator
-from zslkit.methods.cyclewgan.stages import pretrain_aux_classifier, pretrain_regressor
+from zslkit.methods.cyclewgan.stages import (StageSource, common_scaler, pretrain_aux_classifier, pretrain_regressor,
+                                             resolve_stages, reuse_aux_classifier, reuse_gan, reuse_regressor)
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -51,6 +52,8 @@ class CycleWGAN(ZSLMethod):
         self.history_: list[dict] = []
         self.head_ = GenerativeHead()
         self.scaler_ = FeatureScaler("none")
+        self.snapshots_: dict[int, dict] = {}  # GAN epoch -> the synthesising generator's weights (savepoints)
+        self.reused_stages_: dict[str, dict] = {}  # stage -> source file, sha256 (provenance)
 
     # ----- building blocks -------------------------------------------------------------------------
     @property
@@ -75,7 +78,7 @@ class CycleWGAN(ZSLMethod):
         self.G_ema_ = copy.deepcopy(self.G_).requires_grad_(False) if cfg.g_ema > 0 else None
         self.ema_steps_ = 0
         self.D_.to(self.device_)
-        self.R_ = nn.Linear(D, A).to(self.device_) if self.uses_cycle else None
+        self.R_ = nn.Linear(D, A).to(self.device_) if self.uses_cycle and cfg.regressor_stage != "skip" else None
         self.C_ = None  # frozen seen-class softmax (f-CLSWGAN loss), built by its stage
 
     def _init_gan_optimizers(self) -> None:
@@ -88,9 +91,10 @@ class CycleWGAN(ZSLMethod):
     # ----- training --------------------------------------------------------------------------------
     def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
         cfg, dev = self.config_, self.device_
-        self.epochs_trained_ = 0
+        self.epochs_trained_ = self.generator_epoch_ = 0
+        plan = resolve_stages(self)  # run / skip / reuse of each stage, checked before any training
         Xt = torch.as_tensor(X, device=dev)
-        self.scaler_ = FeatureScaler.fit(cfg.feature_norm, Xt)
+        self.scaler_ = common_scaler(plan, cfg.feature_norm) or FeatureScaler.fit(cfg.feature_norm, Xt)
         Xt = self.scaler_.transform(Xt)
         yt = torch.as_tensor(y, device=dev)
         Et = torch.as_tensor(class_embeddings, device=dev)
@@ -102,15 +106,42 @@ class CycleWGAN(ZSLMethod):
         Xg, yg = (Xt, yt) if keep is None else (Xt[keep], yt[keep])
         self._build_networks()
         self._init_gan_optimizers()
+        reused = {stage: src for stage, src in plan.items() if isinstance(src, StageSource)}
         if context.resume_state is not None:  # continue an interrupted fit: networks, optimizers, noise RNG, history
             self.restore_training_state(context.resume_state)
+        elif "gan" in reused:
+            reuse_gan(self, reused["gan"], Et)
         else:
-            if self.uses_cycle:
-                pretrain_regressor(self, Xg, Et[yg])
-            if self.uses_cls:
-                pretrain_aux_classifier(self, Xg, yg, Et.shape[0])
-        train_gan(self, Xg, yg, Et, context)
+            self._pretraining_stages(plan, Xg, yg, Et)
+        self.reused_stages_ = {stage: src.record() for stage, src in reused.items()}
+        if "gan" in reused:  # no GAN epochs here: one evaluation point (and checkpoint) for the reused generator
+            log.info("%s: GAN reused from %s (%d epochs); no GAN training", self.name, reused["gan"].path,
+                     self.epochs_trained_)
+            self.generator_epoch_ = self.epochs_trained_
+            self._epoch_done(self.epochs_trained_, context, evaluate=context.monitor is not None)
+        else:
+            train_gan(self, Xg, yg, Et, context)
+        late = sorted(e for e in cfg.savepoints if e > self.epochs_trained_)
+        if late:
+            log.info("%s: savepoints %s lie beyond the %d GAN epochs trained; not kept", self.name,
+                     ", ".join(map(str, late)), self.epochs_trained_)
         self.head_.clear()
+        if "final_classifier" in reused:
+            self.head_.load_state(self, reused["final_classifier"].state.get("final_classifiers"))
+
+    def _pretraining_stages(self, plan: dict, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor) -> None:
+        """The regressor (cycle variants) and the seen-class classifier (classification-loss variants): trained
+        here, reused from ``plan``'s source, or skipped (``R_`` / ``C_`` None: that loss term is dropped)."""
+        if self.R_ is not None:
+            if isinstance(plan["regressor"], StageSource):
+                reuse_regressor(self, plan["regressor"], E)
+            else:
+                pretrain_regressor(self, X, E[y])
+        if self.uses_cls and plan["aux_classifier"] != "skip":
+            if isinstance(plan["aux_classifier"], StageSource):
+                reuse_aux_classifier(self, plan["aux_classifier"], E)
+            else:
+                pretrain_aux_classifier(self, X, y, E.shape[0])
 
     def training_state(self) -> dict:
         """Everything needed to continue the GAN training exactly (networks, optimizers, noise RNG, epoch)."""
@@ -173,6 +204,24 @@ class CycleWGAN(ZSLMethod):
         """The generator that synthesises: the weight average (``g_ema``) when kept, else G itself."""
         return self.G_ema_ if getattr(self, "G_ema_", None) is not None else self.G_
 
+    def use_snapshot(self, epoch: int) -> None:
+        """Synthesise from the generator kept at GAN epoch ``epoch`` from now on (a ``savepoints`` epoch, or the last
+        one); trained final classifiers are dropped. A ConfigError lists the epochs kept."""
+        self._check_fitted()
+        epoch = int(epoch)
+        if epoch == self.generator_epoch_:
+            return
+        if epoch not in self.snapshots_:
+            kept = sorted({*self.snapshots_, self.generator_epoch_})
+            raise ConfigError(f"no generator of GAN epoch {epoch} in this model: it keeps epochs "
+                              f"{', '.join(map(str, kept))} (the savepoints that were reached, "
+                              f"{list(self.config_.savepoints) or 'none'} asked, and the last epoch)")
+        net = self._synth_net()
+        self.snapshots_.setdefault(self.generator_epoch_, cpu_copy(net.state_dict()))  # to switch back
+        net.load_state_dict(self.snapshots_[epoch])
+        self.generator_epoch_ = epoch
+        self.head_.clear()
+
     # ----- the final classifier ---------------------------------------------------------------------
     def fit_head(self, candidate_embeddings, seen_labels=None) -> SoftmaxClassifier:
         """Train (or take from the cache) the final classifier over candidate classes given by their embeddings and
@@ -225,7 +274,11 @@ class CycleWGAN(ZSLMethod):
             "scaler": self.scaler_.state(),
             "train_features": cpu_copy(self.train_X_) if keep else None,
             "train_labels": cpu_copy(self.train_y_) if keep else None,
+            "train_class_embeddings": cpu_copy(getattr(self, "train_embeddings_", None)),
             "final_classifiers": self.head_.state(),
+            "snapshots": {int(e): cpu_copy(w) for e, w in self.snapshots_.items()},
+            "generator_epoch": int(getattr(self, "generator_epoch_", 0)),
+            "reused_stages": {k: dict(v) for k, v in self.reused_stages_.items()},
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -248,6 +301,11 @@ class CycleWGAN(ZSLMethod):
         tx = state.get("train_features")
         self.train_X_ = None if tx is None else tx.to(self.device_)
         self.train_y_ = None if tx is None else state["train_labels"].to(self.device_)
+        te = state.get("train_class_embeddings")
+        self.train_embeddings_ = None if te is None else te.to(self.device_)
+        self.snapshots_ = {int(e): w for e, w in (state.get("snapshots") or {}).items()}
+        self.generator_epoch_ = int(state.get("generator_epoch", self.epochs_trained_))
+        self.reused_stages_ = {k: dict(v) for k, v in (state.get("reused_stages") or {}).items()}
         self.head_.load_state(self, state.get("final_classifiers"))
 
     # ----- presets and selection -------------------------------------------------------------------

@@ -5,6 +5,7 @@ the cycle (regression) and/or classification terms of the variant, the weight av
 one shape of epoch end (``EpochReporter``: finite check, history row with ``stage: "gan"``, ``loss`` = the mean
 critic loss, the other losses as extras, progress bar, monitor and checkpoint hook). An exploding critic loss
 (``max_critic_loss``) or a non-finite loss restores G and D to the last good epoch before the error is raised.
+At the ``savepoints`` epochs a copy of the synthesising generator is kept in ``model.snapshots_``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch.nn import functional as F
 from zslkit.methods._epochs import EpochReporter
 from zslkit.methods._optim import set_lr
 from zslkit.methods._softmax import inverse_time_lr, logits
+from zslkit.methods.base import cpu_copy
 from zslkit.methods.cyclewgan.networks import gradient_penalty
 
 
@@ -39,10 +41,13 @@ def update_ema(model) -> None:
 
 
 def evaluation_point(cfg, epoch: int) -> bool:
-    """Whether the validation monitor scores GAN epoch ``epoch``: every ``eval_every`` epochs (0: epochs // 10)
-    and after the last."""
+    """Whether the validation monitor scores GAN epoch ``epoch``: every ``eval_every`` epochs (0: epochs // 10),
+    after the last and at every savepoint; with ``checkpoint_metric``, at the savepoints only (validation selection
+    then chooses among them)."""
+    if cfg.checkpoint_metric:
+        return epoch in cfg.savepoints
     every = cfg.eval_every or max(1, cfg.epochs // 10)
-    return epoch % every == 0 or epoch == cfg.epochs
+    return epoch % every == 0 or epoch == cfg.epochs or epoch in cfg.savepoints
 
 
 def train_gan(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor, context) -> None:
@@ -127,6 +132,7 @@ def _end_epoch(model, reporter: EpochReporter, context, epoch: int, m: list[floa
         model.epochs_trained_ = prev
         model.fitted_ = prev > 0
         model.head_.clear()
+        model.snapshots_.pop(epoch, None)
         return hint
 
     if abs(m[0]) > cfg.max_critic_loss:
@@ -134,7 +140,10 @@ def _end_epoch(model, reporter: EpochReporter, context, epoch: int, m: list[floa
         raise reporter.diverged("gan", epoch, f"|critic loss| {abs(m[0]):.3g} > max_critic_loss "
                                 f"{cfg.max_critic_loss:.3g} (W {m[1]:.4g}, gp {m[2]:.4g})", hint)
     model.epochs_trained_ = epoch  # the monitor and the checkpoint hook see the new generator
+    model.generator_epoch_ = epoch
     model.head_.clear()
+    if epoch in cfg.savepoints:  # kept before the checkpoint hook, so that a resumed fit has it too
+        model.snapshots_[epoch] = cpu_copy(model._synth_net().state_dict())
     reporter.end_epoch(context, stage="gan", epoch=epoch, loss=m[0], lr=lr_g,
                        evaluate=evaluation_point(cfg, epoch), on_diverge=on_diverge,
                        watch={"wasserstein": m[1], "gp": m[2], "g_loss": m[5]}, cycle=m[3], cls=m[4],
