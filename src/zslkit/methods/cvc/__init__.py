@@ -19,7 +19,8 @@ the seen classes (``ways`` classes x ``shots`` samples, episode-local cross-entr
 The package, by concern: ``config`` (CVCConfig, scaled defaults, selection rules), ``modules`` (generator,
 cosine scores, GCE, candidate classifier), ``pseudo_labels``, ``episode_loop`` (the one chunked episode loop,
 StepLR, episode shapes, TF32), ``graph_step`` (the inductive step, eager or CUDA graph), ``stages`` (seen-row
-fine-tuning, the self-training step), ``estimator`` (CVCZSL). See docs/methods/cvc_zsl.md.
+fine-tuning, the self-training step), ``training_state`` (resumable fits), ``estimator`` (CVCZSL). See
+docs/methods/cvc_zsl.md.
 """
 
 from zslkit.methods.cvc.config import CVCConfig, scaled_defaults

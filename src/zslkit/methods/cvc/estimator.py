@@ -14,13 +14,14 @@ from zslkit.errors import ConfigError, TrainingDivergedError
 from zslkit.methods._episodes import EpisodeSampler
 from zslkit.methods._epochs import EpochReporter
 from zslkit.methods._optim import make_adam, set_lr
-from zslkit.methods.base import CandidateClassifier, ZSLMethod, cpu_copy
+from zslkit.methods.base import CandidateClassifier, ZSLMethod
 from zslkit.methods.cvc import config as rules
 from zslkit.methods.cvc.config import CVCConfig
 from zslkit.methods.cvc.episode_loop import each_episode, episode_shape, run_episodes, step_lr
 from zslkit.methods.cvc.graph_step import InductiveStep
 from zslkit.methods.cvc.modules import ClassifierGenerator, CVCClassifier
 from zslkit.methods.cvc.pseudo_labels import pseudo_label
+from zslkit.methods.cvc import training_state as resumable
 from zslkit.methods.cvc.stages import TransductiveStep, finetune_seen_rows, mixed_episodes
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
@@ -207,85 +208,16 @@ class CVCZSL(ZSLMethod):
         self.pseudo_label_count_ = int(keep.numel())
         self._pool_labels, self._pool_index = labels[keep], keep
         self._pool = (pool, keep, present)
-    # ----- resumable training ------------------------------------------------------------------------
-    TRAINING_STATE_FORMAT = "cvc-zsl-training-state"
+    # ----- resumable training (see .training_state) ------------------------------------------------------
+    TRAINING_STATE_FORMAT = resumable.FORMAT
 
     def training_state(self) -> dict:
-        """Everything needed to continue this fit exactly (see ``ZSLMethod.training_state``): the stage
-        (inductive / transductive) and epochs done in it, generator + scale/bias, the stage's optimizer,
-        the episode generator's state, the transductive free rows and current pseudo-label pool (it is only
-        recomputed every ``refresh`` epochs), the learned seen rows, the last metrics and the epoch log.
-        Tensors are CPU copies: later training steps never change a state already taken."""
-        if getattr(self, "net_", None) is None or getattr(self, "_gen", None) is None:
-            raise ConfigError("cvc-zsl: training_state() is only available during or after fit()")
-        reporter = getattr(self, "_reporter", None)
-        last = reporter.last_metrics if reporter is not None else self._last_metrics  # (shown by the bar)
-        pool = None
-        if self._pool_labels is not None:
-            pool = {"labels": cpu_copy(self._pool_labels), "index": cpu_copy(self._pool_index),
-                    "num_classes": int(self._pool[0].num_classes)}
-        return {
-            "format": self.TRAINING_STATE_FORMAT,
-            "version": 1,
-            "transductive": bool(self.transductive_),
-            "stage": self._stage,
-            "epoch": int(self._epochs_done),
-            "device_type": self.device_.type,
-            "generator": cpu_copy(self.net_.state_dict()),
-            "optimizer": None if self._opt is None else cpu_copy(self._opt.state_dict()),
-            "episode_rng": self._gen.get_state().clone(),
-            "free_rows": None if self.free_rows_ is None else cpu_copy(self.free_rows_.detach()),
-            "pseudo_label_pool": pool,
-            "pseudo_label_count": getattr(self, "pseudo_label_count_", None),
-            "seen_rows": None if self.seen_rows_ is None else cpu_copy(self.seen_rows_),
-            "seen_rows_source": self.seen_rows_source_,
-            "rows_epoch": self._rows_epoch,
-            "last_metrics": None if last is None else dict(last),
-            "history": [dict(r) for r in self.history_],
-        }
+        """Everything needed to continue this fit exactly (:func:`.training_state.capture`)."""
+        return resumable.capture(self)
 
     def restore_training_state(self, state: dict) -> int:
-        """Restore ``training_state()``; returns the epochs done in the stored stage (the optimizer state
-        is loaded into the stage's optimizer when training continues)."""
-        if not isinstance(state, dict) or state.get("format") != self.TRAINING_STATE_FORMAT:
-            raise ConfigError("cvc-zsl: not a cvc-zsl training state (was the checkpoint written by another method?)")
-        if state.get("version") != 1:
-            raise ConfigError(f"cvc-zsl: training state version {state.get('version')} is not supported")
-        if state["device_type"] != self.device_.type:
-            raise ConfigError(f"cvc-zsl: the training state was written on a {state['device_type']} device; resume "
-                              f"it on the same kind of device (this model uses {self.device_.type})")
-        dev = self.device_
-        gen_w = state["generator"]
-        net = getattr(self, "net_", None)
-        if net is None or net.shape != (*gen_w["w1"].shape, gen_w["w2"].shape[1]):
-            self.net_ = ClassifierGenerator.from_state_dict(gen_w).to(dev)
-        self.net_.load_state_dict(gen_w)  # copies into the existing parameters
-        self._gen = make_generator(self.seed * 2 + 1, dev)
-        self._gen.set_state(state["episode_rng"])
-        self.transductive_ = bool(state["transductive"])
-        self._stage = state["stage"]
-        self._epochs_done = int(state["epoch"])
-        self._opt = None
-        self._pending_opt = state["optimizer"]
-        rows = state["free_rows"]
-        self.free_rows_ = None if rows is None else nn.Parameter(rows.to(dev).clone())
-        pool = state["pseudo_label_pool"]
-        if pool is None:
-            self._pool = self._pool_labels = self._pool_index = None
-        else:
-            labels, index = pool["labels"].to(dev), pool["index"].to(dev)
-            sampler = EpisodeSampler(labels, int(pool["num_classes"]))
-            self._pool_labels, self._pool_index = labels, index
-            self._pool = (sampler, index, sampler.counts > 0)
-        if state.get("pseudo_label_count") is not None:
-            self.pseudo_label_count_ = int(state["pseudo_label_count"])
-        seen = state["seen_rows"]
-        self.seen_rows_ = None if seen is None else seen.to(dev).clone()
-        self.seen_rows_source_ = state["seen_rows_source"]
-        self._rows_epoch = state["rows_epoch"]
-        self._last_metrics = None if state["last_metrics"] is None else dict(state["last_metrics"])
-        self.history_ = [dict(r) for r in state["history"]]
-        return self._epochs_done
+        """Restore ``training_state()``; returns the epochs done in the stored stage."""
+        return resumable.restore(self, state)
 
     # ----- prediction --------------------------------------------------------------------------------
     @torch.no_grad()
