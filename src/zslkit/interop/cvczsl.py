@@ -10,7 +10,7 @@ The reference saves a model with ``torch.save`` as a plain dict of tensors (fact
   increasing class id), then the U unseen ones. Its GZSL head uses the first S rows for the seen classes and
   ``g`` for the unseen ones; its ZSL head uses ``g`` only.
 
-zslkit's CVC-ZSL model has the same generator and classifier (``methods/cvc.py``); the seen rows of a
+zslkit's CVC-ZSL model has the same generator and classifier (``methods/cvc/``); the seen rows of a
 transductive model become its ``"learned"`` GZSL rows (``seen_rows``), an inductive model keeps ``"generated"``.
 Class order: zslkit's seen / unseen classes are sorted by class id, as the reference's ``np.unique``.
 """
