@@ -126,6 +126,23 @@ def test_exit_codes_through_the_shell(tmp_path):
     assert res.returncode == 2 and "no_such_field" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_a_reader_that_stops_reading_is_not_an_error(monkeypatch, capfd):
+    """`zslkit methods | head -1`: writing to the closed pipe ends the command quietly (exit 0, nothing on
+    stderr), with stdout pointed at the null device so that Python's exit-time flush does not fail again."""
+    import zslkit.cli as cli
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    redirected = []
+    monkeypatch.setattr(cli.os, "dup2", lambda fd, target: redirected.append(target))
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["methods"].set_defaults(func=closed_pipe)
+    assert cli.main(["methods"]) == 0
+    assert redirected and "Broken pipe" not in capfd.readouterr().err
+
+
 # ----- help ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path,parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])

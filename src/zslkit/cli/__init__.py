@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # noqa: B036 - every exception becomes one line and an exit code
         if isinstance(exc, SystemExit):
             raise
+        if isinstance(exc, BrokenPipeError):  # the reader stopped reading (`| head`): nothing left to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return OK
         code = exit_code(exc)
         if code == INTERRUPTED:
             detail = f": {exc}" if str(exc) else ""

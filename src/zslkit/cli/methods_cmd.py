@@ -35,8 +35,7 @@ def describe(cls) -> str:
              f"  variants (--variant): {', '.join(variants_of(cls)) or '(none)'}",
              "", f"config fields (--set KEY=VALUE; {cls.config_class.__name__}):"]
     fields = config_fields(cls)
-    rows = [(f.name, f.type, repr(f.default), f.help + (f" (one of: {', '.join(map(str, f.choices))})"
-                                                        if f.choices else "")) for f in fields]
+    rows = [(f.name, f.type, repr(f.default), f.help + (f" ({f.bounds})" if f.bounds else "")) for f in fields]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(("field", "type", "default"))]
     lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(("field", "type", "default"), widths)) + "  help")
     for r in rows:

@@ -19,6 +19,7 @@ import sys
 import typing
 
 from zslkit.errors import ConfigError
+from zslkit.methods.config import field_bounds, field_help
 
 log = logging.getLogger("zslkit.methods")
 
@@ -107,6 +108,7 @@ class FieldInfo:
     default: object
     help: str
     choices: tuple | None = None
+    bounds: str = ""  # the declared bounds as text, e.g. ">= 1", "in (0, 1]", "one of merge, replace"
 
 
 def config_fields(cls) -> list[FieldInfo]:
@@ -125,8 +127,8 @@ def config_fields(cls) -> list[FieldInfo]:
             default = f.default_factory()
         else:
             default = None
-        out.append(FieldInfo(f.name, _type_name(hints.get(f.name, f.type)), default, str(f.metadata.get("help", "")),
-                             tuple(f.metadata["choices"]) if f.metadata.get("choices") else None))
+        out.append(FieldInfo(f.name, _type_name(hints.get(f.name, f.type)), default, field_help(f),
+                             tuple(f.metadata["choices"]) if f.metadata.get("choices") else None, field_bounds(f)))
     return out
 
 
