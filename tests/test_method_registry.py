@@ -12,6 +12,7 @@ import pytest
 
 from zslkit.cli import main
 from zslkit.methods import registry
+from zslkit.methods.config import field_bounds
 from zslkit.methods.registry import config_fields, get_method, variants_of
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
@@ -76,7 +77,7 @@ def test_installed_method_trains_predicts_and_describes_itself(installed, tmp_pa
     capsys.readouterr()
     assert main(["methods", "ridge-embed"]) == 0
     text = capsys.readouterr().out
-    assert re.search(r"^  alpha_exp\s+float\s+0\.0\s+ridge penalty 10\*\*alpha_exp$", text, re.M), text
+    assert re.search(r"^  alpha_exp\s+float\s+0\.0\s+ridge penalty 10\*\*alpha_exp \(in \[-6\.0, 6\.0\]\)$", text, re.M), text
     assert re.search(r"^  grid\s+tuple\s+\(-2\.0, 0\.0, 2\.0\)\s+alpha_exp values tried", text, re.M), text
 
 
@@ -89,7 +90,8 @@ def test_methods_name_lists_fields_settings_variants_and_presets(capsys):
         assert f"settings: {', '.join(cls.settings)}" in text and cls.default_criterion in text
         for f in dataclasses.fields(cls.config_class):  # every field, with its help from the field's metadata
             line = next(line for line in text.splitlines() if line.startswith(f"  {f.name} "))
-            assert line.rstrip().endswith(f.metadata.get("help", "").strip()) or f.metadata.get("choices"), line
+            bounds = field_bounds(f)
+            assert line.rstrip().endswith(f.metadata.get("help", "").strip() + (f" ({bounds})" if bounds else "")), line
     capsys.readouterr()
     main(["methods", "cvc-zsl"])
     text = capsys.readouterr().out
