@@ -414,15 +414,35 @@ def test_minmax_feature_norm_round_trips(tiny):
 
 def test_head_space_is_the_grid_product_and_bounded(tiny):
     cfg = CycleWGAN.default_config(_named(tiny, "my-data"))
-    assert len(CycleWGAN.head_space(cfg)) == 4  # the default: synthetic count 2 x classifier lr 2 (replace only)
-    assert len(CycleWGAN.head_space(dataclasses.replace(cfg, mode_grid=("merge", "replace")))) == 8
+    # the default: seen-class synthetic count 4 x classifier lr 2 (replace only)
+    assert len(CycleWGAN.head_space(cfg)) == 8
+    with pytest.raises(ConfigError, match="head grid"):  # 2 x 4 x 2 = 16 heads > MAX_HEADS
+        CycleWGAN.head_space(dataclasses.replace(cfg, mode_grid=("merge", "replace")))
     fcls = CycleWGAN.default_config(_named(tiny, "my-data"), variant="f-clswgan")
     assert fcls.mode_grid == ("merge", "replace") and len(CycleWGAN.head_space(fcls)) == 8  # the cls-loss variants
-    cfg = dataclasses.replace(cfg, mode_grid=(), syn_grid=(100, 400), cls_epochs_grid=(10,), cls_lr_grid=(1e-3, 1e-2))
+    assert fcls.syn_seen_grid == () and len(fcls.syn_grid) == 2
+    cfg = dataclasses.replace(cfg, mode_grid=(), syn_grid=(100, 400), syn_seen_grid=(), cls_epochs_grid=(10,),
+                              cls_lr_grid=(1e-3, 1e-2))
     heads = CycleWGAN.head_space(cfg)
     assert len(heads) == 4 and {"syn_per_unseen": 400, "cls_epochs": 10, "cls_lr": 1e-2} in heads
     with pytest.raises(ConfigError, match="head grid"):
         CycleWGAN.head_space(dataclasses.replace(cfg, syn_grid=tuple(range(1, 8))))
+
+
+def test_fewer_synthetic_seen_rows_lower_the_seen_prior(tiny):
+    """The seen-share axis of the default head grid: in replace mode syn_per_seen rows per seen class; fewer rows
+    move GZSL predictions of the same features towards the unseen classes (the classifier's prior)."""
+    m = _fit(tiny, epochs=2)
+    seen, unseen = tiny.seen_classes, tiny.unseen_classes
+    E = tiny.class_embeddings[np.concatenate([seen, unseen])]
+    labels = np.concatenate([np.arange(seen.size), np.full(unseen.size, -1)])
+    X = np.concatenate([tiny.split("test_seen")[0], tiny.split("test_unseen")[0]])
+    base = dataclasses.replace(m.config_, mode="replace", syn_per_unseen=80)
+    shares = []
+    for per_seen in (80, 10):
+        m.config_ = dataclasses.replace(base, syn_per_seen=per_seen)
+        shares.append(float(np.mean(m.fit_head(E, labels).decision_function(X).argmax(1) >= seen.size)))
+    assert shares[1] > shares[0], shares
 
 
 def test_classifier_cache_follows_the_head_config(tiny):
@@ -527,7 +547,7 @@ def test_defaults_learn_a_small_real_dataset(fashion_slice, variant, epochs):
     ds = fashion_slice
     cfg = CycleWGAN.default_config(ds, variant=None if variant == "cycle-wgan" else variant)
     assert cfg.hidden_g == 512 and cfg.mode == "replace"
-    assert len(CycleWGAN.head_space(cfg)) == (4 if variant == "cycle-wgan" else 8)  # cls-loss variants: + merge
+    assert len(CycleWGAN.head_space(cfg)) == 8  # cycle-wgan: seen share x lr; cls-loss variants: mode x count x lr
     cfg = dataclasses.replace(cfg, epochs=epochs)  # a small GAN budget; everything else as defaulted
     met = run_protocol(CycleWGAN, ds, config=cfg, selection="fixed", seed=0, device="cpu").metrics
     assert met["zsl_t1"] > 0.75, met  # 2 unseen classes: chance 0.5
@@ -537,7 +557,7 @@ def test_defaults_learn_a_small_real_dataset(fashion_slice, variant, epochs):
 def test_default_classifier_cost_does_not_grow_with_the_class_count(tiny):
     many = make_synthetic("synthetic-cub-sent", seed=0)  # 200 classes, ~47 real samples per seen class
     cfg = CycleWGAN.default_config(many)
-    assert (cfg.syn_per_unseen, cfg.syn_grid) == (100, (100, 200))
+    assert (cfg.syn_per_unseen, cfg.syn_grid, cfg.syn_seen_grid) == (100, (100,), (100, 50, 25, 12))
     assert cfg.cls_epochs == 6  # 2 x 100 x 200 rows in batches of 512: 79 steps an epoch, ~500 steps in all
     assert CycleWGAN.default_config(_named(tiny, "my-data")).cls_epochs == 25
 

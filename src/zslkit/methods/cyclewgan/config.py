@@ -86,6 +86,8 @@ class CycleWGANConfig:
     # validation search over the final classifier (head_space): the product of these lists, each empty = as set
     mode_grid: tuple = option((), "modes tried on validation (head search; empty: as set)", item=str, choices=MODES)
     syn_grid: tuple = option((), "syn_per_unseen values tried on validation", item=int, min=0)
+    syn_seen_grid: tuple = option((), "syn_per_seen values tried on validation (the seen classes' share of the "
+                                  "final classifier's rows)", item=int, min=0)
     cls_epochs_grid: tuple = option((), "cls_epochs values tried on validation", item=int, min=0)
     cls_lr_grid: tuple = option((), "cls_lr values tried on validation", item=float, above=0)
     # bookkeeping
@@ -135,20 +137,29 @@ def scaled_default(dataset=None, variant: str | None = None) -> CycleWGANConfig:
     * Features divided by their largest training value (``feature_norm: max``): raw 2048-d features let the critic
       separate real from fake far too easily (synthetic-apy ZSL T1 8 % -> 30 %).
     * The final classifier is searched on the validation classes at every monitored GAN epoch (``head_space``):
-      ``syn_per_unseen`` n and 2n where n is the mean number of real training samples per seen class rounded to 50
-      within [100, 1000] (so a synthetic class weighs about as much as a real one in the softmax); classifier lr
-      1e-3 and 1e-2, batch 512. ``mode`` is replace (synthetic features for the seen classes too) for cycle-wgan:
-      real seen features beside synthetic unseen ones teach the softmax "real means seen" (fashion-zsl fold 0: GZSL
-      U 0.00-0.07 with merge, 0.08-0.40 with replace), and when merge was in the searched grid, easy validation
-      classes picked it and it failed on test (fold 3: validation H 0.75, test H 0.13); replace only, 4 folds: H
-      0.36 +- 0.07 (worst fold 0.25) against 0.31 +- 0.12 (worst 0.13). The variants with the classification loss
-      (f-clswgan, cycle-clswgan) search merge and replace (8 heads): that loss pulls synthetic features onto the
-      real classes, so merge keeps U (fashion-zsl f-clswgan: 0.37 +- 0.01 with merge searched, 0.36 +- 0.04 replace
-      only) and wins where the generator does not reproduce seen features well (synthetic-cub: H 77.7 against 67.8
-      replace only). Without the search (``--selection fixed``) the head is replace, n, lr 1e-3.
-    * Classifier epochs: 25 (f-CLSWGAN), fewer when the largest head's rows (2n per class, all classes) would need more
-      than ~500 optimizer steps (at least 5 epochs): every head is trained at every monitored epoch, so its cost must
-      not grow with the class count (a 200-class set at n = 100: 6 epochs instead of 25).
+      ``syn_per_unseen`` n, the mean number of real training samples per seen class rounded to 50 within
+      [100, 1000] (a synthetic class weighs about as much as a real one); classifier lr 1e-3 and 1e-2, batch 512.
+      ``mode`` is replace (synthetic features for the seen classes too) for cycle-wgan: real seen features beside
+      synthetic unseen ones teach the softmax "real means seen" (fashion-zsl fold 0: GZSL U 0.00-0.07 with merge,
+      also with synthetic seen rows added to the real ones, for every feature normalisation tried), and when merge
+      was in the searched grid, easy validation classes picked it and it failed on test (fold 3: validation H 0.75,
+      test H 0.13).
+    * cycle-wgan also searches the seen classes' share of the final classifier's rows: ``syn_per_seen`` n, n/2,
+      n/4, n/8 (8 heads with the two lrs). The unseen classes are synthesised from their embeddings alone, the
+      seen ones from embeddings the GAN was trained on, so at equal counts the softmax prefers the seen classes
+      (fashion-zsl, the default GAN, fold 0 test: U 0.24, S 0.71; its synthetic features have 0.6-0.7 of the real
+      within-class spread); fewer seen rows lower their prior, as calibrated stacking does, but inside the classifier
+      and chosen on the validation classes, which the GAN never saw, as it never sees the unseen ones. 4 folds:
+      GZSL H 0.36 +- 0.07 -> 0.46 +- 0.07. The variants with the classification loss (f-clswgan, cycle-clswgan)
+      search merge and replace and ``syn_per_unseen`` n, 2n instead (8 heads): that loss pulls synthetic features
+      onto the real classes, so merge keeps U (fashion-zsl f-clswgan: 0.37 +- 0.01 with merge searched, 0.36 +-
+      0.04 replace only) and wins where the generator does not reproduce seen features well (synthetic-cub: H 77.7
+      against 67.8 replace only). Without the search (``--selection fixed``) the head is replace, n for every
+      class, lr 1e-3.
+    * Classifier epochs: 25 (f-CLSWGAN), fewer when the largest head's rows (2n per class, all classes: the cls-loss
+      variants' grid; cycle-wgan uses the same count) would need more than ~500 optimizer steps (at least 5 epochs):
+      every head is trained at every monitored epoch, so its cost must not grow with the class count (a 200-class
+      set at n = 100: 6 epochs instead of 25).
     """
     cfg = CycleWGANConfig()
     if dataset is None:
@@ -167,6 +178,7 @@ def scaled_default(dataset=None, variant: str | None = None) -> CycleWGANConfig:
                                regressor_epochs=min(cfg.regressor_epochs, max(5, round(1500 / steps))),
                                cls_epochs=cls_epochs, cls_batch=512, pre_cls_batch=512,
                                g_ema=0.99, mode_grid=("merge", "replace") if variant in CLS_VARIANTS else (),
-                               syn_grid=(syn, 2 * syn),
+                               syn_grid=(syn, 2 * syn) if variant in CLS_VARIANTS else (syn,),
+                               syn_seen_grid=() if variant in CLS_VARIANTS else (syn, syn // 2, syn // 4, syn // 8),
                                cls_lr_grid=(1e-3, 1e-2))
 

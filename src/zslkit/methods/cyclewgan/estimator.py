@@ -340,17 +340,19 @@ class CycleWGAN(ZSLMethod):
     @classmethod
     def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
         """Final-classifier settings scored at every validation point without refitting the GAN: the product of
-        ``mode_grid``, ``syn_grid`` (syn_per_unseen), ``cls_epochs_grid`` and ``cls_lr_grid`` (an empty list keeps
-        the config's value). The reference presets set none, so they are scored as given."""
+        ``mode_grid``, ``syn_grid`` (syn_per_unseen), ``syn_seen_grid`` (syn_per_seen), ``cls_epochs_grid`` and
+        ``cls_lr_grid`` (an empty list keeps the config's value). The reference presets set none, so they are scored
+        as given."""
         axes = [(name, tuple(values)) for name, values in (("mode", config.mode_grid),
                                                            ("syn_per_unseen", config.syn_grid),
+                                                           ("syn_per_seen", config.syn_seen_grid),
                                                            ("cls_epochs", config.cls_epochs_grid),
                                                            ("cls_lr", config.cls_lr_grid)) if values]
         if not axes:
             return [{}]
         heads = [dict(zip([n for n, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
         if len(heads) > MAX_HEADS:
-            raise ConfigError(f"cycle-wgan: the head grid (mode_grid x syn_grid x cls_epochs_grid x cls_lr_grid) "
-                              f"has {len(heads)} entries; keep it at most {MAX_HEADS}, every one is trained at "
-                              f"every validation point")
+            raise ConfigError(f"cycle-wgan: the head grid (mode_grid x syn_grid x syn_seen_grid x cls_epochs_grid x "
+                              f"cls_lr_grid) has {len(heads)} entries; keep it at most {MAX_HEADS}, every one is "
+                              f"trained at every validation point")
         return heads
