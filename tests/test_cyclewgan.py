@@ -420,7 +420,8 @@ def test_head_space_is_the_grid_product_and_bounded(tiny):
         CycleWGAN.head_space(dataclasses.replace(cfg, mode_grid=("merge", "replace")))
     fcls = CycleWGAN.default_config(_named(tiny, "my-data"), variant="f-clswgan")
     assert fcls.mode_grid == ("merge", "replace") and len(CycleWGAN.head_space(fcls)) == 8  # the cls-loss variants
-    assert fcls.syn_seen_grid == () and len(fcls.syn_grid) == 2
+    n = fcls.syn_per_unseen  # merge / replace x n, 2n unseen x 0, n/4 seen rows (0: real only / as unseen) x lr 1e-2
+    assert (fcls.syn_grid, fcls.syn_seen_grid, fcls.cls_lr_grid) == ((n, 2 * n), (0, n // 4), (1e-2,))
     cfg = dataclasses.replace(cfg, mode_grid=(), syn_grid=(100, 400), syn_seen_grid=(), cls_epochs_grid=(10,),
                               cls_lr_grid=(1e-3, 1e-2))
     heads = CycleWGAN.head_space(cfg)
