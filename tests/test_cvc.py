@@ -129,6 +129,37 @@ def test_transductive_fit_uses_the_named_filter(easy, name):
     assert model.history_[-1]["pseudo_labels"] == model.pseudo_label_count_
 
 
+def test_pseudo_share_caps_the_pseudo_labelled_classes_of_an_episode():
+    from zslkit.methods._episodes import EpisodeSampler
+    from zslkit.methods.cvc.stages import mixed_episodes, pseudo_classes_per_episode
+
+    assert pseudo_classes_per_episode(72, 32, 4, 4, 0.0) == 72  # no cap: the reference
+    assert pseudo_classes_per_episode(72, 32, 4, 4, 0.5) == 32  # 128 seen samples, at most 128 pseudo-labelled
+    assert pseudo_classes_per_episode(3, 7, 4, 4, 0.5) == 3  # a cap that does not bind changes nothing
+    assert pseudo_classes_per_episode(72, 1, 1, 4, 0.5) == 1  # at least one class
+    gen = torch.Generator().manual_seed(0)
+    seen = EpisodeSampler(torch.arange(20) % 4, 4)
+    labels = torch.arange(60) % 6  # 6 pseudo-labelled classes, sample j of class j % 6
+    pool = EpisodeSampler(labels, 6)
+    draw = mixed_episodes(seen, 2, 2, pool, torch.arange(60) + 100, torch.arange(6), 2, gen, per_episode=2, offset=4)
+    idx, ui, targets = draw(50)
+    assert idx.shape == (50, 4) and ui.shape == (50, 4) and targets.shape == (50, 4)
+    assert torch.equal(targets, (ui - 100) % 6 + 4)  # each sample's target is its own class
+    assert torch.equal(targets[:, 0], targets[:, 1]) and bool((targets[:, 0] != targets[:, 2]).all())
+    assert set(targets.flatten().tolist()) == set(range(4, 10))  # every class gets its turn
+
+
+def test_a_binding_pseudo_share_trains_and_changes_the_fit(easy):
+    base = dict(SMALL, epochs=2, inductive_epochs=4)
+    capped = fit_on(CVCZSL(dict(base, pseudo_share=0.2), seed=0, device="cpu"), easy, True)  # 6 of 24: 3 classes
+    assert easy.unseen_classes.size > 3
+    plain = fit_on(CVCZSL(base, seed=0, device="cpu"), easy, True)
+    assert capped.history_[-1]["loss"] != plain.history_[-1]["loss"]
+    chance = 1 / easy.unseen_classes.size
+    from zslkit.protocol.evaluate import TestScores
+    assert TestScores(capped, easy).metrics()["zsl_t1"] > 2 * chance
+
+
 def test_pseudo_filter_names_and_an_empty_topk_are_config_errors(easy):
     with pytest.raises(ConfigError, match="pseudo_filter must be one of ratio, topk, top-third"):
         fit_on(CVCZSL(dict(SMALL, epochs=1, pseudo_filter="constant"), seed=0, device="cpu"), easy, True)
@@ -195,9 +226,26 @@ def test_validation_selection_runs_both_settings(easy):
     for setting in ("inductive", "transductive"):
         cfg = dict(SMALL, epochs=4, inductive_epochs=4, eval_every=2)
         res = run_protocol(CVCZSL, easy, config=cfg, setting=setting, selection="validation", seed=0, device="cpu")
-        assert {row["epoch"] for row in res.history} == {2, 4}
-        assert res.config.epochs in (2, 4)
+        assert {row["epoch"] for row in res.history if row["stage"] != "validation"} <= {2, 4}
+        # transductive: epoch 0 (the warm-up model, no self-training) is a validation point too
+        assert {row["epoch"] for row in res.history if row["stage"] == "validation"} == (
+            {0, 2, 4} if setting == "transductive" else {2, 4})
+        assert res.config.epochs in ((0, 2, 4) if setting == "transductive" else (2, 4))
         assert 0 <= res.metrics["zsl_t1"] <= 1
+
+
+def test_validation_chooses_no_self_training_when_it_hurts(easy):
+    """A self-training rate that wrecks the model loses to epoch 0 on validation; the final model is then the
+    warm-up model itself: the same ZSL predictions as an inductive fit of the chosen warm-up."""
+    cfg = dict(SMALL, epochs=2, inductive_epochs=4, eval_every=2, trans_lr=0.5)
+    res = run_protocol(CVCZSL, easy, config=cfg, setting="transductive", selection="validation", seed=0,
+                       device="cpu")
+    val = [r for r in res.history if r["stage"] == "validation"]
+    assert [r["epoch"] for r in val] == [0, 2] and val[0]["gzsl_h"] > val[1]["gzsl_h"]
+    assert res.config.epochs == 0
+    ind = run_protocol(CVCZSL, easy, config=dict(SMALL, epochs=res.config.inductive_epochs, lr=res.config.lr),
+                       setting="inductive", selection="fixed", seed=0, device="cpu")
+    assert res.metrics["zsl_t1"] == pytest.approx(ind.metrics["zsl_t1"], abs=1e-9)
 
 
 # ----- GZSL readings, persistence ----------------------------------------------------------------
@@ -294,6 +342,20 @@ def test_default_config_uses_presets_and_scales_otherwise(easy):
     assert CVCZSL.search_space(cfg) == [{"lr": 1e-4}, {"lr": 1e-3}]  # the scaled defaults search the lr
     assert CVCZSL.search_space(dataclasses.replace(cfg, lr_grid=())) == [{}]
     assert CVCZSL.search_space(dataclasses.replace(cfg, lr_grid=(1e-4, 3e-4))) == [{"lr": 1e-4}, {"lr": 3e-4}]
+
+
+def test_scaled_transductive_defaults_balance_the_pseudo_labels_and_keep_half_of_each_episode_seen(easy):
+    """Data without a preset: each unseen class gets its own top n // (3 x unseen classes) pseudo labels (at
+    least 5) and at most half of a self-training episode is pseudo-labelled; the presets keep the reference's."""
+    renamed = dataclasses.replace(easy, name="my-own-data")
+    cfg = CVCZSL.default_config(renamed, "transductive")
+    n, k = easy.splits["test_unseen"].size, easy.unseen_classes.size
+    assert cfg.pseudo_filter == "topk" and cfg.topk_per_class == max(5, n // (3 * k))
+    assert cfg.pseudo_share == 0.5  # at least half of every self-training episode is labelled seen samples
+    assert scaled_defaults(renamed, "inductive").pseudo_filter == "ratio"
+    assert scaled_defaults(None, "transductive").topk_per_class == 5
+    ref = CVCZSL.default_config(renamed, "transductive", variant="reference")
+    assert (ref.pseudo_filter, ref.topk_per_class, ref.ratio_threshold, ref.pseudo_share) == ("ratio", 5, 1.2, 0.0)
 
 
 def test_progress_bar_shows_validation_numbers(easy, capsys, monkeypatch):

@@ -146,9 +146,10 @@ def _patience(method_cls: type[ZSLMethod], cfg) -> int:
 
 
 def chosen_overrides(method_cls: type[ZSLMethod], row: dict) -> dict:
-    """The config overrides a selected history row stands for: its candidate's overrides plus its epoch."""
+    """The config overrides a selected history row stands for: its candidate's overrides plus its epoch (epoch 0:
+    a point a method reports before training its stage, e.g. CVC-ZSL's warm-up model before self-training)."""
     chosen = dict(row["overrides"])
-    if method_cls.epochs_field and row["epoch"] > 0:
+    if method_cls.epochs_field and row["epoch"] >= 0:
         chosen[method_cls.epochs_field] = row["epoch"]
     return chosen
 

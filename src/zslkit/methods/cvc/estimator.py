@@ -22,7 +22,8 @@ from zslkit.methods.cvc.graph_step import InductiveStep
 from zslkit.methods.cvc.modules import ClassifierGenerator, CVCClassifier
 from zslkit.methods.cvc.pseudo_labels import pseudo_label
 from zslkit.methods.cvc import training_state as resumable
-from zslkit.methods.cvc.stages import TransductiveStep, finetune_seen_rows, mixed_episodes
+from zslkit.methods.cvc.stages import (TransductiveStep, finetune_seen_rows, mixed_episodes,
+                                      pseudo_classes_per_episode)
 from zslkit.methods.registry import register
 from zslkit.runtime import make_generator
 
@@ -165,6 +166,9 @@ class CVCZSL(ZSLMethod):
                 self.free_rows_ = nn.Parameter(net(torch.cat([E, EU])).detach().clone())  # no forgetting
             self._stage, self._epochs_done, self._pool = "transductive", 0, None
             self._pending_opt = None  # (the inductive optimizer's state, if any, does not carry over)
+            if context.monitor is not None:  # epoch 0: the warm-up model itself, so validation can refuse self-training
+                self._set_transductive_rows()
+                self._call_monitor(context, 0)
         opt = self._make_optimizer([*net.parameters(), self.free_rows_], cfg.trans_lr, cfg.trans_weight_decay)
         step = TransductiveStep(net, self.free_rows_, Xn, yt, U, EU, opt, cfg.trans_grad_clip, cfg.gce_q)
         net.train()
@@ -176,7 +180,9 @@ class CVCZSL(ZSLMethod):
             set_lr(opt, lr)
             classes = torch.nonzero(present).flatten()
             step.start_epoch(present, (S + classes).repeat_interleave(pshots))
-            run_episodes(cfg.episodes, mixed_episodes(sampler, ways, shots, pool, pool_idx, classes, pshots, gen),
+            per_episode = pseudo_classes_per_episode(int(classes.numel()), ways, shots, pshots, cfg.pseudo_share)
+            run_episodes(cfg.episodes, mixed_episodes(sampler, ways, shots, pool, pool_idx, classes, pshots, gen,
+                                                      per_episode=per_episode, offset=S),
                          each_episode(step), tf32=cfg.tf32, device=dev)
             self._set_transductive_rows()
             self._epochs_done = epoch + 1

@@ -37,17 +37,32 @@ def finetune_seen_rows(net: ClassifierGenerator, Xn: torch.Tensor, yt: torch.Ten
     return rows.detach()
 
 
+def pseudo_classes_per_episode(classes: int, ways: int, shots: int, pseudo_shots: int, share: float) -> int:
+    """How many pseudo-labelled classes an episode holds: all of them, or (``share`` > 0) at most as many as keep
+    the pseudo-labelled samples within ``share`` of the episode (at least one class)."""
+    if share <= 0:
+        return classes
+    return max(1, min(classes, int(share / (1 - share) * ways * shots) // pseudo_shots))
+
+
 def mixed_episodes(sampler: EpisodeSampler, ways: int, shots: int, pool: EpisodeSampler, pool_index: torch.Tensor,
-                   classes: torch.Tensor, pseudo_shots: int, gen: torch.Generator) -> Callable[[int], tuple]:
+                   classes: torch.Tensor, pseudo_shots: int, gen: torch.Generator, *, per_episode: int | None = None,
+                   offset: int = 0) -> Callable[[int], tuple]:
     """``draw(n)`` for :func:`run_episodes`: per episode, ``ways`` x ``shots`` indices of labelled seen samples and
     ``pseudo_shots`` indices (into the unlabeled samples) of every pseudo-labelled class in ``classes`` (drawn with
-    repeats where a class has fewer), class-major."""
+    repeats where a class has fewer), class-major. With ``per_episode`` below the class count, each episode takes
+    that many of the classes at random and ``draw`` also returns the targets (``offset`` + class) of its samples."""
     P = int(classes.numel())
 
-    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(n: int) -> tuple[torch.Tensor, ...]:
         idx, _ = sampler.sample(n, ways, shots, gen)
-        members = pool.sample_members(classes.expand(n, P), pseudo_shots, gen, allow_repeats=True)
-        return idx, pool_index[members].reshape(n, P * pseudo_shots)
+        if per_episode is None or per_episode >= P:
+            members = pool.sample_members(classes.expand(n, P), pseudo_shots, gen, allow_repeats=True)
+            return idx, pool_index[members].reshape(n, P * pseudo_shots)
+        chosen = classes[torch.rand(n, P, generator=gen, device=classes.device).argsort(1)[:, :per_episode]]
+        members = pool.sample_members(chosen, pseudo_shots, gen, allow_repeats=True)
+        targets = (offset + chosen).repeat_interleave(pseudo_shots, dim=1)
+        return idx, pool_index[members].reshape(n, per_episode * pseudo_shots), targets
 
     return draw
 
@@ -73,7 +88,7 @@ class TransductiveStep:
         self.present, self.pseudo_targets = present, pseudo_targets
         self.loss_sum.zero_()
 
-    def __call__(self, i: torch.Tensor, ui: torch.Tensor) -> None:
+    def __call__(self, i: torch.Tensor, ui: torch.Tensor, targets: torch.Tensor | None = None) -> None:
         net, free, S = self.net, self.free, self.S
         x = torch.cat([self.Xn.index_select(0, i), self.U.index_select(0, ui)])
         gen_u = net(self.EU)
@@ -81,7 +96,7 @@ class TransductiveStep:
         logits = net.scores(x, torch.cat([free[:S], rows_u]))
         n1, n2 = i.numel(), ui.numel()
         loss1 = F.cross_entropy(logits[:n1], self.yt.index_select(0, i))
-        loss2 = generalized_cross_entropy(logits[n1:], self.pseudo_targets, self.q)
+        loss2 = generalized_cross_entropy(logits[n1:], self.pseudo_targets if targets is None else targets, self.q)
         loss = (loss1 * n1 + loss2 * n2) / (n1 + n2)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
