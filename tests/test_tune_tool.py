@@ -54,7 +54,9 @@ def test_search_then_write_replaces_only_the_searched_entries(tool, one_thread):
     trans = tool.search("synthetic-tiny", "transductive", [1e-4], 0, "cpu", shapes=["4x1", "6x2"])
     assert trans["base_config"]["lr"] == ind["chosen_config"]["lr"]  # warm-up at the inductive choice
     assert {row["candidate"] for row in trans["history"]} == {0, 1}
-    assert [row["overrides"]["trans_ways"] for row in trans["history"]] == [4, 4, 4, 6, 6, 6]
+    # each shape: epoch 0 (the warm-up model, no self-training) and the 3 self-training epochs
+    assert [row["overrides"]["trans_ways"] for row in trans["history"]] == [4] * 4 + [6] * 4
+    assert [row["epoch"] for row in trans["history"]] == [0, 1, 2, 3] * 2
     best = max(trans["history"], key=lambda r: r["gzsl_h"])
     assert (trans["chosen_config"]["trans_ways"], trans["chosen_config"]["trans_shots"]) == \
         ((4, 1) if best["candidate"] == 0 else (6, 2))
