@@ -150,10 +150,7 @@ class ZSLClassifier(ClassifierMixin, BaseEstimator):
         """Per-class mean top-1 accuracy (the ZSL protocol's measure; ``sample_weight`` is not supported)."""
         if sample_weight is not None:
             raise ConfigError("ZSLClassifier.score: sample_weight is not supported (per-class mean accuracy)")
-        y = np.asarray(y)
-        pred = self.predict(X)
-        classes = np.unique(y)
-        return float(np.mean([np.mean(pred[y == c] == c) for c in classes]))
+        return per_class_accuracy(y, self.predict(X))
 
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         parts = [f"method={self.method!r}"]
@@ -173,4 +170,4 @@ class ZSLClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-__all__ = ["ZSLClassifier", "CANDIDATE_SETS", "per_class_accuracy"]
+__all__ = ["ZSLClassifier", "CANDIDATE_SETS"]

@@ -47,8 +47,8 @@ class EpochReporter:
         if bad:
             what = f"non-finite {', '.join(bad)}"
             hint = on_diverge(what) if on_diverge is not None else "lower the learning rate"
-            raise TrainingDivergedError(f"{self.model.name} {stage} training diverged in epoch {epoch}: {what} "
-                                        f"({', '.join(f'{k} {float(v):.4g}' for k, v in numbers.items())}); {hint}")
+            values = ", ".join(f"{k} {float(v):.4g}" for k, v in numbers.items())
+            raise self.diverged(stage, epoch, f"{what} ({values})", hint)
         now = time.perf_counter()
         row = {"stage": stage, "epoch": int(epoch), "loss": float(loss), "lr": None if lr is None else float(lr),
                "time_s": now - self._t0, **{k: float(v) for k, v in (watch or {}).items()}, **extra}
