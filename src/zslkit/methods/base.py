@@ -36,8 +36,12 @@ from sklearn.base import BaseEstimator
 
 from zslkit.data.dataset import as_real_float32, require_finite
 from zslkit.errors import ConfigError, DataError, NotFittedError
-from zslkit.methods.config import make_config, unknown_name, validate_config
+from zslkit.methods.config import apply_overrides, make_config, unknown_name, validate_config
 from zslkit.methods.model_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
+from zslkit.methods.registry import get_method
+from zslkit.presets import find_preset, list_presets
+from zslkit.protocol.metrics import per_class_accuracy
+from zslkit.runs import atomic_torch_save
 from zslkit.runtime import resolve_device
 
 # monitor(epoch, model) is called by ``fit`` at every evaluation point (every ``eval_every`` epochs and
@@ -262,8 +266,6 @@ class ZSLMethod(BaseEstimator, ABC):
 
     def score(self, X, y, candidate_embeddings, seen_labels=None) -> float:
         """Per-class mean top-1 accuracy of ``predict`` against ``y`` (indices into the candidates)."""
-        from zslkit.protocol.metrics import per_class_accuracy
-
         return per_class_accuracy(y, self.predict(X, candidate_embeddings, seen_labels))
 
     def check_features(self, X) -> np.ndarray:
@@ -299,14 +301,10 @@ class ZSLMethod(BaseEstimator, ABC):
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         """Write a self-contained checkpoint atomically (temporary file + rename)."""
-        from zslkit.runs import atomic_torch_save
-
         return atomic_torch_save(self.checkpoint(extra), Path(path))
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict, device: str | torch.device = "auto") -> "ZSLMethod":
-        from zslkit.methods.registry import get_method
-
         method_cls = get_method(ckpt["method"]) if cls is ZSLMethod else cls
         model = method_cls(ckpt["config"], seed=ckpt.get("seed", 0), device=device)
         model._prepare()
@@ -330,8 +328,6 @@ class ZSLMethod(BaseEstimator, ABC):
         """The hyperparameters for ``dataset`` (a ZSLDataset): its preset (for ``variant``) if one exists, else
         ``scaled_config``, rules on the data's size. The one preset lookup of every method; methods adjust it
         through ``preset_names``, ``preset_variants``, ``from_preset`` and ``scaled_config``."""
-        from zslkit.presets import find_preset, list_presets
-
         preset_method = cls.preset_method or cls.name
         known = set(cls.variants) | {p.variant for p in list_presets(preset_method) if p.variant}
         if variant is not None and not known:
@@ -367,8 +363,6 @@ class ZSLMethod(BaseEstimator, ABC):
     @classmethod
     def from_preset(cls, preset, variant: str | None):
         """The config of a preset entry."""
-        from zslkit.methods.config import apply_overrides
-
         return apply_overrides(cls.config_class(), preset.params, source=f"preset {preset.name}")
 
     @classmethod

@@ -5,6 +5,9 @@ lookup, so adding a method is adding a module; there is no central list to edit.
 methods through the entry-point group ``zslkit.methods`` (docs/extending.md): an entry point names a
 module (importing it runs its ``@register``) or a ZSLMethod subclass (registered here). A broken entry
 point is skipped with a warning that names it.
+
+Dependencies go one way: ``base`` imports this module (``ZSLMethod.load`` finds a checkpoint's class by
+name); this module does not import ``base`` (an entry point's class is checked by its class hierarchy).
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ import logging
 import pkgutil
 import sys
 import typing
+from pathlib import Path
 
 from zslkit.errors import ConfigError
 from zslkit.methods.config import field_bounds, field_help
+from zslkit.presets import list_presets
 
 log = logging.getLogger("zslkit.methods")
 
 ENTRY_POINT_GROUP = "zslkit.methods"
 _REGISTRY: dict[str, type] = {}
 _INFRASTRUCTURE = {"base", "registry", "config", "model_file"}
+_BASE_CLASS = "zslkit.methods.base.ZSLMethod"  # by name: base imports this module, not the other way round
 _discovered = False
 
 
@@ -44,9 +50,7 @@ def _discover() -> None:
     if _discovered:
         return
     _discovered = True  # first, so that a method module looking names up does not recurse
-    import zslkit.methods as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name.startswith("_") or info.name in _INFRASTRUCTURE:
             continue
         importlib.import_module(f"zslkit.methods.{info.name}")
@@ -55,20 +59,23 @@ def _discover() -> None:
 
 def _load_entry_points() -> None:
     """Register the methods of installed packages (entry-point group ``zslkit.methods``)."""
-    from zslkit.methods.base import ZSLMethod
-
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         where = f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP!r}"
         try:
             obj = ep.load()
             if isinstance(obj, type):
-                if not issubclass(obj, ZSLMethod):
+                if not is_method_class(obj):
                     raise TypeError(f"{obj.__name__} is not a subclass of zslkit.methods.ZSLMethod")
                 register(obj)
             elif not isinstance(obj, type(sys)):
                 raise TypeError(f"it names a {type(obj).__name__}, not a module or a ZSLMethod subclass")
         except Exception as exc:  # a broken third-party package must not break zslkit
             log.warning("method %s was skipped: %s: %s", where, type(exc).__name__, exc)
+
+
+def is_method_class(obj) -> bool:
+    """Whether ``obj`` is a subclass of ``zslkit.methods.base.ZSLMethod`` (checked on its class hierarchy)."""
+    return isinstance(obj, type) and any(f"{c.__module__}.{c.__qualname__}" == _BASE_CLASS for c in obj.__mro__)
 
 
 def available_methods() -> list[str]:
@@ -90,8 +97,6 @@ def get_method(name: str) -> type:
 def variants_of(cls) -> tuple[str, ...]:
     """What ``--variant`` accepts for a method: the choices of its config's ``variant`` field (or a
     ``variants`` class attribute) and the variants its presets are written for (e.g. cvc-zsl "reference")."""
-    from zslkit.presets import list_presets
-
     declared = getattr(cls, "variants", None)
     if declared is None:
         field = next((f for f in dataclasses.fields(cls.config_class) if f.name == "variant"), None)
