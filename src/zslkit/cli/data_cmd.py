@@ -15,7 +15,7 @@ CHECKS = (
     ("features", "features form a non-empty 2-D numeric matrix with no NaN/inf"),
     ("class_embeddings", "class embeddings form a non-empty 2-D numeric matrix with no NaN/inf"),
     ("labels", "one integer label per feature row, each a valid class id"),
-    ("class_names", "one class name per class embedding"),
+    ("class_names", "one class name per class embedding, no name twice"),
     ("splits", "split index sets are integers, in range, non-empty, without duplicates"),
     ("train/val", "train and val are given together (or both absent)"),
     ("disjoint", "trainval, test_seen and test_unseen are pairwise disjoint"),

@@ -226,6 +226,11 @@ def validate_arrays(features, labels, class_embeddings, class_names, splits, *, 
     names = tuple(str(x) for x in class_names)
     if len(names) != num_classes:
         raise DataError(source, "class_names", f"{len(names)} class names but {num_classes} class embeddings")
+    if len(set(names)) != len(names):  # per-class results are keyed by name: two classes would merge
+        seen_names: set[str] = set()
+        dupes = sorted({x for x in names if x in seen_names or seen_names.add(x)})
+        raise DataError(source, "class_names", f"class names appear more than once: {dupes[:5]}"
+                                               f"{' ...' if len(dupes) > 5 else ''} (each class needs its own name)")
 
     if not isinstance(splits, Mapping):
         raise DataError(source, "splits", "splits must be a mapping of name -> index array")
