@@ -11,11 +11,14 @@ from pathlib import Path
 from zslkit.checkpointing import ProgressStore, fingerprint
 from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
 from zslkit.data.dataset import ZSLDataset
-from zslkit.errors import TrainingDivergedError
+from zslkit.errors import ConfigError, RunDirError, TrainingDivergedError
 from zslkit.methods.config import apply_overrides
 from zslkit.methods.registry import get_method
 from zslkit.pipeline import run_protocol
-from zslkit.runs import RunDir, provenance
+from zslkit.presets import find_preset
+from zslkit.reporting.plots import save_run_plots  # matplotlib itself is imported when a plot is drawn
+from zslkit.runfile import RUN_FILE, write_run_file
+from zslkit.runs import RunDir, provenance, read_json
 from zslkit.runtime import device_description, resolve_device, seed_everything, set_deterministic
 
 log = logging.getLogger("zslkit.experiment")
@@ -57,8 +60,6 @@ def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
 def checkpoint_metric_criterion(spec: RunSpec, config) -> RunSpec:
     """A config's ``checkpoint_metric`` (cycle-wgan: the validation metric that chooses among savepoints) is the
     selection criterion; it needs a selection that chooses (validation or oracle) and agrees with ``criterion``."""
-    from zslkit.errors import ConfigError
-
     metric = getattr(config, "checkpoint_metric", "")
     if not metric:
         return spec
@@ -75,8 +76,6 @@ def checkpoint_metric_criterion(spec: RunSpec, config) -> RunSpec:
 def preset_semantic(method_cls, dataset: ZSLDataset, spec: RunSpec) -> str | None:
     """The semantic source the chosen preset asks for (e.g. ``original_att`` for the CVC-ZSL reference on AwA2),
     when the user named none and the real dataset was loaded with another; else None."""
-    from zslkit.presets import find_preset
-
     if spec.semantic is not None or dataset.synthetic:
         return None
     preset = find_preset(method_cls.name, dataset.name, spec.setting, spec.overrides.get("variant"))
@@ -87,9 +86,6 @@ def preset_semantic(method_cls, dataset: ZSLDataset, spec: RunSpec) -> str | Non
 
 def load_spec(run_dir: str | Path) -> RunSpec:
     """The RunSpec stored in a run directory's config.json (for --resume)."""
-    from zslkit.errors import RunDirError
-    from zslkit.runs import read_json
-
     cfg = read_json(Path(run_dir) / "config.json")
     names = {f.name for f in dataclasses.fields(RunSpec)}
     try:
@@ -103,11 +99,13 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
             callbacks=None) -> dict:
     """Run the protocol for ``spec`` and write ``out``; returns the metrics (also in metrics.json).
 
+    ``out/run.yaml`` holds ``spec`` as asked (zslkit.runfile: ``zslkit train --config out/run.yaml`` replays it).
     Training checkpoints go to ``out/checkpoints/progress.pt`` every ``spec.checkpoint_every`` epochs;
     ``resume=True`` continues from there (Ctrl-C saves one and says how to resume). ``callbacks`` see every
     monitored evaluation point and the final metrics (see ``run_protocol`` and zslkit.tracking).
     """
     method_cls = get_method(spec.method)
+    asked = spec  # before the preset's semantic source and the checkpoint metric fill it in (they follow from it)
     device = resolve_device(spec.device)
     if dataset is None:
         dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
@@ -123,8 +121,6 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
     out = Path(out)
     with RunDir(out, overwrite=overwrite, resume=resume) as rd:
         if resume and not rd.file("config.json").is_file():
-            from zslkit.errors import RunDirError
-
             raise RunDirError(f"{out}: nothing to resume (no config.json)")
         store = ProgressStore(rd.file("checkpoints") / "progress.pt", every=spec.checkpoint_every,
                               fingerprint=fingerprint([dataclasses.asdict(spec) | {"device": None},
@@ -140,6 +136,8 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
                         data_root=str(Path(spec.dataset).resolve()) if Path(spec.dataset).exists() else None,
                         device=str(device))
         rd.write_json("config.json", resolved)
+        if not resume or not rd.file(RUN_FILE).is_file():  # a resumed run keeps the file it was started with
+            write_run_file(rd.file(RUN_FILE), asked, config)
         started = time.perf_counter()
         try:
             with store.handle_sigint():
@@ -168,8 +166,6 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
                                                     extra={"reused_stages": reused} if reused else None))
         metrics = dict(result.metrics, wall_time_s=round(wall, 3))
         if plots:
-            from zslkit.reporting.plots import save_run_plots
-
             save_run_plots(rd.path, result=result, dataset=dataset)
         rd.write_json("metrics.json", metrics)  # written last: its presence marks a finished run
         store.clear()

@@ -12,6 +12,7 @@ from zslkit.errors import ConfigError
 from zslkit.methods.cyclewgan.config import SKIPPABLE_STAGES, STAGES
 from zslkit.pipeline import CRITERIA, SETTINGS
 from zslkit.protocol.selection import SELECTION_MODES
+from zslkit.runfile import RUN_FILE, merge, read_run_file
 from zslkit.tracking import TRACKERS
 
 DEFAULT_METHOD = "cvc-zsl"
@@ -27,6 +28,11 @@ OVERRIDE_OPTIONS = {
 }
 # options whose config field has another name
 OPTION_FIELDS = {"episodes_per_epoch": "episodes"}
+# options -> RunSpec fields (what a --config run file holds beside its overrides)
+SPEC_OPTIONS = {"method": "method", "dataset": "dataset", "data_root": "dataset", "semantic": "semantic",
+                "data_seed": "data_seed", "setting": "setting", "selection": "selection", "criterion": "criterion",
+                "seed": "seed", "device": "device", "deterministic": "deterministic",
+                "checkpoint_every": "checkpoint_every"}
 SEMANTIC_HELP = (f"semantic source for real data: {', '.join(SEMANTICS)}; or a class table file (.csv/.tsv/.npy, "
                  f"e.g. from `zslkit classes embed`) that replaces the class embeddings, aligned by class name")
 
@@ -45,6 +51,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train and evaluate a method (ZSL and GZSL numbers from one model)",
                        description="Train a method with honest model selection and write RUN_DIR with config, "
                                    "metrics, checkpoint, log and provenance.")
+    p.add_argument("--config", metavar="RUN_FILE", help=f"a run file (YAML or JSON) holding the run's method, data, "
+                   f"setting, variant, overrides, selection and seed; every run directory has RUN_DIR/{RUN_FILE}, "
+                   f"so `--config RUN_DIR/{RUN_FILE} --out NEW` replays a run. Options given beside it replace its "
+                   f"values (each replacement is printed); docs/api.md")
     p.add_argument("--method", default=None, help=f"method name (default {DEFAULT_METHOD}); see `zslkit methods`")
     add_data_arguments(p)
     p.add_argument("--setting", default=SETTINGS[0], choices=SETTINGS,
@@ -90,9 +100,41 @@ def add_parser(sub) -> None:
                         f"repeatable; its model.pt's sha256 goes to provenance.json)")
     p.add_argument("--skip-stage", action="append", default=[], choices=list(SKIPPABLE_STAGES),
                    help="cycle-wgan: do not train this stage (its loss term is dropped; repeatable)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config field of the method (repeatable; `zslkit methods NAME` lists the fields)")
+    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config fields of the method: one or more KEY=VALUE after one --set (--set a=1 b=2), "
+                        "and repeatable; `zslkit methods NAME` lists the fields")
+    record_given(p)
     p.set_defaults(func=run)
+
+
+class _Given:
+    """Mixed into every option's action: records the options the command line gave (``given_options``), so that
+    exactly those replace the values of a --config run file (a default is not a choice)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        namespace.given_options = {*(getattr(namespace, "given_options", None) or ()), self.dest}
+
+
+def record_given(parser: argparse.ArgumentParser) -> None:
+    """Make every option of ``parser`` record itself in ``args.given_options`` when given."""
+    for action in parser._actions:  # argparse has no public list of a parser's actions
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            action.__class__ = type(f"Given{type(action).__name__}", (_Given, type(action)), {})
+    parser.set_defaults(given_options=None)
+
+
+def run_fields(args, cli_overrides: dict) -> tuple[dict, dict, list[str]]:
+    """The RunSpec fields of this command line: its options, or with ``--config`` the run file's values with the
+    options given explicitly on top. Returns the fields, the run file's own overrides and one line per value the
+    command line replaced or added."""
+    fields = {field: getattr(args, dest) for dest, field in SPEC_OPTIONS.items() if getattr(args, dest) is not None}
+    if not args.config:
+        return {**fields, "overrides": cli_overrides}, {}, []
+    given = {SPEC_OPTIONS[d]: getattr(args, d) for d in args.given_options or () if d in SPEC_OPTIONS}
+    from_file = read_run_file(args.config)
+    merged, notes = merge(from_file, given, cli_overrides, source=args.config)
+    return {**fields, **merged}, from_file["overrides"], notes
 
 
 def collect_overrides(args) -> dict:
@@ -149,6 +191,10 @@ def run(args) -> int:
     from zslkit.methods.registry import available_methods, get_method
     from zslkit.runtime import device_description, resolve_device
 
+    if args.resume and args.config:
+        raise ConfigError(f"--config {args.config} and --resume {args.resume} exclude each other: a resumed run takes "
+                          f"everything from RUN_DIR/config.json (to train a run again: --config RUN_DIR/{RUN_FILE} "
+                          f"--out NEW)")
     if args.resume:
         from zslkit.errors import RunDirError
         from zslkit.experiment import load_spec
@@ -162,23 +208,27 @@ def run(args) -> int:
         if (Path(args.resume) / "checkpoints" / "progress.pt").is_file():
             print(f"resuming {args.resume} from {Path(args.resume) / 'checkpoints' / 'progress.pt'}")
         return _execute(args, spec, Path(args.resume), resume=True)
-    method_name = args.method or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
+    cli_overrides = collect_overrides(args)
+    fields, file_overrides, notes = run_fields(args, cli_overrides)
+    method_name = fields.pop("method", None) or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
     method_cls = get_method(method_name)
-    spec = RunSpec(method=method_cls.name, dataset=args.data_root or args.dataset or DEFAULT_DATASET,
-                   semantic=args.semantic, data_seed=args.data_seed, setting=args.setting, selection=args.selection,
-                   criterion=args.criterion, seed=args.seed, device=args.device, overrides=collect_overrides(args),
-                   deterministic=args.deterministic, checkpoint_every=args.checkpoint_every)
+    spec = RunSpec(method=method_cls.name, **{"dataset": DEFAULT_DATASET, **fields})
     device = resolve_device(spec.device)
     dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
-    if args.architecture:
-        spec.overrides = {**architecture_overrides(method_cls, args.architecture, dataset), **spec.overrides}
-    out = Path(args.out) if args.out else default_out(method_cls.name, dataset.name, args.seed, args.setting)
+    if args.architecture:  # above the run file's overrides, below the other options
+        spec.overrides = {**file_overrides, **architecture_overrides(method_cls, args.architecture, dataset),
+                          **cli_overrides}
+    out = Path(args.out) if args.out else default_out(method_cls.name, dataset.name, spec.seed, spec.setting)
     data_label = "SYNTHETIC" if dataset.synthetic else "real"
-    print(f"zslkit train: {method_cls.name} on {dataset.name} ({data_label} data), {args.setting}, seed {args.seed}, "
+    print(f"zslkit train: {method_cls.name} on {dataset.name} ({data_label} data), {spec.setting}, seed {spec.seed}, "
           f"device {device_description(device)}")
-    if args.setting == "transductive":
+    if args.config:
+        print(f"  run file: {args.config}" + ("" if notes else " (no option replaces its values)"))
+        for note in notes:
+            print(f"  {note}")
+    if spec.setting == "transductive":
         print("  TRANSDUCTIVE: the unlabeled test_unseen features are used during training")
-    if args.selection == "oracle":
+    if spec.selection == "oracle":
         print("  ORACLE selection: chosen on the test set, only for comparison with published tables")
     return _execute(args, spec, out, dataset=dataset)
 
