@@ -57,3 +57,58 @@ def test_unique_class_names_still_load(tmp_path):
     from zslkit.data.npz import load_npz
 
     assert len(load_npz(_raw_npz(tmp_path / "ok.npz", [f"c{i}" for i in range(9)])).class_names) == 9
+
+
+# ----- 7. no silent overwrites ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layout,first", [("npz", "TINY.npz"), ("xlsa17", "res101.mat"), ("dem", "res101.mat"),
+                                          ("cyclewgan-h5", "data.h5")])
+def test_convert_refuses_to_replace_outputs_without_overwrite(tmp_path, capsys, layout, first):
+    src = tmp_path / "src.npz"
+    from zslkit.data.npz import write_npz
+
+    write_npz(tiny_dataset(), src)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / first).write_bytes(b"keep me")
+    assert main(["data", "convert", str(src), "--to", layout, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already exist" in err and "--overwrite" in err and first in err
+    assert (out / first).read_bytes() == b"keep me"
+    assert main(["data", "convert", str(src), "--to", layout, "--out", str(out), "--overwrite"]) == 0
+    assert (out / first).read_bytes() != b"keep me"
+    assert main(["data", "info", str(out / first if layout == "npz" else out)]) == 0
+
+
+def test_convert_to_an_existing_npz_file_is_refused_before_reading(tmp_path, capsys):
+    out = tmp_path / "x.npz"
+    out.write_bytes(b"keep me")
+    assert main(["data", "convert", str(tmp_path / "missing-src"), "--to", "npz", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def _extracted(tmp_path):
+    from zslkit.data.classtable import write_class_table
+
+    rng = np.random.default_rng(0)
+    names = [f"k{i}" for i in range(6)]
+    att = rng.random((6, 4)) + np.eye(6, 4)
+    labels = np.repeat(np.arange(6), 10)
+    feats = (att[labels] @ rng.normal(size=(4, 8)) + 0.05 * rng.normal(size=(60, 8))).astype(np.float32)
+    feat = tmp_path / "feat"
+    feat.mkdir()
+    write_mat(feat / "res101.mat", {"features": feats.T, "labels": (labels + 1).reshape(-1, 1).astype(float)})
+    (feat / "classes.txt").write_text("\n".join(names) + "\n")
+    return feat, write_class_table(tmp_path / "att.csv", names, att, columns=[f"a{j}" for j in range(4)])
+
+
+def test_build_refuses_to_replace_outputs_without_overwrite(tmp_path, capsys):
+    feat, table = _extracted(tmp_path)
+    out = tmp_path / "built"
+    args = ["data", "build", "--features", str(feat), "--classes", str(table), "--unseen", "k1,k4", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "att_splits.mat").read_bytes()
+    assert main([*args[:-3], "k2,k5", "--out", str(out)]) == 2
+    assert "already exist" in capsys.readouterr().err and (out / "att_splits.mat").read_bytes() == before
+    assert main([*args[:-3], "k2,k5", "--out", str(out), "--overwrite"]) == 0
+    assert (out / "att_splits.mat").read_bytes() != before

@@ -69,3 +69,15 @@ def test_errors(run_dir, capsys, tmp_path):
     rc = main(["synthesize", str(tmp_path / "nope"), "--classes", str(d / "classes.npy"), "--per-class", "2",
                "--out", str(tmp_path / "x.npz")])
     assert rc == 2 and "not found" in capsys.readouterr().err  # no such run directory: a usage error
+
+
+def test_existing_out_is_kept_unless_overwrite(run_dir, tmp_path, capsys):
+    d, model, emb = run_dir
+    out = tmp_path / "kept.npz"
+    out.write_bytes(b"mine")
+    args = ["synthesize", str(d), "--classes", str(d / "classes.npy"), "--per-class", "2", "--out", str(out),
+            "--device", "cpu"]
+    assert main(args) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    assert main([*args, "--overwrite"]) == 0
+    assert np.load(out)["features"].shape[0] == 2 * emb.shape[0]

@@ -46,6 +46,7 @@ def add_parser(subparsers) -> None:
     conv.add_argument("--semantic", default=None, help="semantic source to read from SRC")
     conv.add_argument("--mat-version", default="5", choices=["5", "7.3"],
                       help="MAT-file version for the xlsa17/dem layouts (default 5)")
+    conv.add_argument("--overwrite", action="store_true", help="replace dataset files that already exist in DST")
     conv.set_defaults(func=_convert)
 
     dl = sub.add_parser("download", help="download and unpack a public benchmark archive")
@@ -73,6 +74,7 @@ def add_parser(subparsers) -> None:
     bd.add_argument("--seed", type=int, default=0, help="seed of the random choices (default 0)")
     bd.add_argument("--to", default=LAYOUTS[0], choices=LAYOUTS, help="layout to write")
     bd.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    bd.add_argument("--overwrite", action="store_true", help="replace dataset files that already exist in DIR")
     bd.set_defaults(func=_build)
 
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -80,8 +82,9 @@ def add_parser(subparsers) -> None:
 
 def _build(args) -> int:
     from zslkit.data.build import build_dataset, write_built
-    from zslkit.data.layouts import load_from_root
+    from zslkit.data.layouts import load_from_root, output_files, refuse_overwrite
 
+    refuse_overwrite(output_files(args.to, args.out, Path(args.out).name), args.overwrite)  # before any work
     unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen is not None else None
     ds, raw, files = build_dataset(args.features, args.classes, unseen=unseen, unseen_fraction=args.unseen_fraction,
                                    val_fraction=args.val_fraction, seed=args.seed, name=Path(args.out).name)
@@ -168,9 +171,12 @@ def _info(args) -> int:
 
 
 def _convert(args) -> int:
-    from zslkit.data.layouts import write_layout
+    from zslkit.data.layouts import output_files, refuse_overwrite, write_layout
 
+    if args.to != "npz" or Path(args.out).suffix.lower() == ".npz":  # the file names do not depend on the data
+        refuse_overwrite(output_files(args.to, args.out, ""), args.overwrite)
     ds, layout = _open(args.src, args.semantic)
+    refuse_overwrite(output_files(args.to, args.out, ds.name), args.overwrite)
     out = write_layout(ds, args.to, args.out, version=args.mat_version)
     print(f"read {args.src} ({layout}): {ds!r}")
     print(f"wrote {args.to} layout to {out}")

@@ -40,6 +40,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--classes-key", help="array name inside a .npz/.mat embeddings file")
     p.add_argument("--per-class", required=True, type=int, metavar="N", help="features to generate per class")
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .npz, .h5 or .hdf5")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--domain", default="unseen", help="the /info/domain string of the .h5 output (default unseen)")
@@ -88,6 +89,9 @@ def _run(args) -> int:
         raise ConfigError(f"--out {out}: unknown extension {out.suffix!r}; use .npz, .h5 or .hdf5")
     if args.per_class < 1:
         raise ConfigError(f"--per-class must be >= 1, got {args.per_class}")
+    from zslkit.data.layouts import refuse_overwrite
+
+    refuse_overwrite([out], args.overwrite)
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: run directory not found")  # as evaluate and predict: a usage error

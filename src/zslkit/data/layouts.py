@@ -12,7 +12,7 @@ from pathlib import Path
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import DataError
 
-__all__ = ["LAYOUTS", "detect_layout", "load_from_root", "write_layout"]
+__all__ = ["LAYOUTS", "detect_layout", "load_from_root", "write_layout", "output_files", "refuse_overwrite"]
 
 LAYOUTS = ("xlsa17", "dem", "cyclewgan-h5", "npz")
 
@@ -78,6 +78,37 @@ def load_from_root(path: str | Path, *, semantic: str | None = None, name: str |
     if semantic is None and path.is_dir() and not (path / "att_splits.mat").is_file():
         semantic = "sent" if (path / "sent_splits.mat").is_file() else "binary_att"
     return load_xlsa17(path, semantic=semantic or "att", name=name)
+
+
+#: the files each layout's writer creates in its output folder (npz: one file)
+LAYOUT_FILES = {"xlsa17": ("res101.mat", "att_splits.mat"), "dem": ("res101.mat", "original_att_splits.mat"),
+                "cyclewgan-h5": ("data.h5", "knn.h5")}
+
+
+def output_files(layout: str, out_path: str | Path, name: str) -> list[Path]:
+    """The paths ``write_layout(dataset named name, layout, out_path)`` writes (dataset files only)."""
+    out_path = Path(out_path)
+    if layout == "npz":
+        return [out_path if out_path.suffix.lower() == ".npz" else out_path / f"{name}.npz"]
+    return [out_path / f for f in LAYOUT_FILES.get(layout, ())]
+
+
+def refuse_overwrite(paths: list[Path], overwrite: bool, option: str = "--out") -> None:
+    """A usage error (ConfigError) when one of ``paths`` exists and ``overwrite`` is false, or when a folder is
+    needed where a file is."""
+    from zslkit.errors import ConfigError
+
+    for path in paths:
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise ConfigError(f"{option} {parent}: is a file, not a folder")
+        if path.is_dir():
+            raise ConfigError(f"{option}: {path} is a folder; the output file cannot replace it")
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{option}: {', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                          f"choose another {option} or pass --overwrite to replace "
+                          f"{'it' if len(existing) == 1 else 'them'}")
 
 
 def write_layout(dataset: ZSLDataset, layout: str, out_path: str | Path, *, version: str = "5") -> Path:
