@@ -28,6 +28,7 @@ import yaml
 
 from zslkit import __version__
 from zslkit.errors import ConfigError
+from zslkit.methods.config import apply_overrides
 from zslkit.pipeline import CRITERIA, SETTINGS
 from zslkit.protocol.selection import SELECTION_MODES
 from zslkit.runs import atomic_write_bytes
@@ -82,10 +83,10 @@ KEYS: dict[str, tuple[Callable[[Any], str | None], Any]] = {
     "selection": (_one_of(list(SELECTION_MODES)), "validation"),
     "criterion": (_one_of(CRITERIA, optional=True), None),
     "seed": (_integer, 0),
-    "overrides": (_mapping, None),
     "device": (_text, "auto"),
     "deterministic": (_flag, False),
     "checkpoint_every": (_positive, 10),
+    "overrides": (_mapping, None),
 }
 
 
@@ -139,6 +140,14 @@ def check_fields(data: dict, *, source: str) -> dict:
         overrides["variant"] = variant
     fields["overrides"] = overrides
     return fields
+
+
+def check_overrides(method_cls, overrides: dict, *, source: str) -> None:
+    """A run file's overrides against the method's config: an unknown field or a value of the wrong type is a
+    ConfigError naming the file and the key (bounds are checked when the run starts, as for ``--set``)."""
+    names = {f.name for f in dataclasses.fields(method_cls.config_class)}
+    own = {k: v for k, v in overrides.items() if k != "variant" or "variant" in names}  # else a preset variant
+    apply_overrides(method_cls.config_class(), own, source=f"{source}: key 'overrides'")
 
 
 def run_file_fields(spec, config=None) -> dict:

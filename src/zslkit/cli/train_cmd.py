@@ -12,7 +12,7 @@ from zslkit.errors import ConfigError
 from zslkit.methods.cyclewgan.config import SKIPPABLE_STAGES, STAGES
 from zslkit.pipeline import CRITERIA, SETTINGS
 from zslkit.protocol.selection import SELECTION_MODES
-from zslkit.runfile import RUN_FILE, merge, read_run_file
+from zslkit.runfile import RUN_FILE, check_overrides, merge, read_run_file
 from zslkit.tracking import TRACKERS
 
 DEFAULT_METHOD = "cvc-zsl"
@@ -212,6 +212,8 @@ def run(args) -> int:
     fields, file_overrides, notes = run_fields(args, cli_overrides)
     method_name = fields.pop("method", None) or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
     method_cls = get_method(method_name)
+    if args.config:
+        check_overrides(method_cls, file_overrides, source=args.config)
     spec = RunSpec(method=method_cls.name, **{"dataset": DEFAULT_DATASET, **fields})
     device = resolve_device(spec.device)
     dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
