@@ -112,3 +112,53 @@ def test_build_refuses_to_replace_outputs_without_overwrite(tmp_path, capsys):
     assert "already exist" in capsys.readouterr().err and (out / "att_splits.mat").read_bytes() == before
     assert main([*args[:-3], "k2,k5", "--out", str(out), "--overwrite"]) == 0
     assert (out / "att_splits.mat").read_bytes() != before
+
+
+# ----- 1. report: one row per configuration, each seed once -------------------------------------------------
+
+def _eszsl(out: Path, seed: int, grid: str, data_seed: int = 0) -> Path:
+    assert main(["train", "--method", "eszsl", "--dataset", "synthetic-tiny", "--seed", str(seed), "--data-seed",
+                 str(data_seed), "--out", str(out), "--no-progress", "--device", "cpu", "--set", f"grid={grid}"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    _eszsl(root / "a0", 0, "-1,0,1")
+    _eszsl(root / "a1", 1, "-1,0,1")
+    _eszsl(root / "a1-again", 1, "-1,0,1")  # the same seed and configuration a second time
+    _eszsl(root / "b0", 0, "0,1")  # another configuration
+    _eszsl(root / "c0", 0, "-1,0,1", data_seed=1)  # other data
+    return root
+
+
+def test_report_separates_configurations_and_counts_a_seed_once(runs, capsys):
+    from zslkit.reporting.tables import aggregate, load_run
+
+    rows = aggregate([load_run(runs / d) for d in ("a0", "a1", "a1-again", "b0", "c0")])
+    assert len(rows) == 3
+    by_seeds = {tuple(r["seeds"]): r for r in rows if r["seeds"] == [0, 1]}
+    main_row = by_seeds[(0, 1)]
+    assert main_row["zsl_t1"][2] == 2  # three runs, two seeds: the repeated seed is counted once
+    assert [d["seed"] for d in main_row["duplicates"]] == [1]
+    assert main_row["config"]["grid"] == [-1.0, 0.0, 1.0] and main_row["config"]["data_seed"] == 0
+    others = [r for r in rows if r is not main_row]
+    assert {json.dumps(r["config"], sort_keys=True) for r in others} == {
+        json.dumps({"data_seed": 0, "data.source": "zslkit.data.synthetic:synthetic-tiny:seed=0", "grid": [0.0, 1.0]},
+                   sort_keys=True),
+        json.dumps({"data_seed": 1, "data.source": "zslkit.data.synthetic:synthetic-tiny:seed=1",
+                    "grid": [-1.0, 0.0, 1.0]}, sort_keys=True)}
+    assert main(["report", str(runs)]) == 0
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("| eszsl")]
+    assert len(table) == 3 and sum("| 0,1 |" in line for line in table) == 1
+    assert "seed 1 of eszsl on synthetic-tiny was run more than once" in out and "a1-again" in out
+    assert "rows differ in" in out and "grid" in out and "data_seed" in out
+
+
+def test_report_of_one_configuration_has_no_config_notes(runs, capsys):
+    assert main(["report", str(runs / "a0"), str(runs / "a1")]) == 0
+    out = capsys.readouterr().out
+    assert "differ in" not in out and "more than once" not in out
+    assert [line for line in out.splitlines() if line.startswith("| eszsl")][0].count("| - |") == 1

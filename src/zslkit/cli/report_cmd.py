@@ -31,7 +31,7 @@ def run(args) -> int:
     import json
 
     from zslkit.errors import RunDirError
-    from zslkit.reporting.tables import aggregate, load_run, render_rows
+    from zslkit.reporting.tables import aggregate, load_run, notes, render_rows
     from zslkit.runs import atomic_write_bytes
     from zslkit.sweep.summary import build, is_sweep, render_summary
 
@@ -51,6 +51,8 @@ def run(args) -> int:
     else:
         text = render_rows(rows, args.format)
     print(text, end="")
+    for line in notes(rows):
+        print(f"note: {line}")
     if any(r["selection"] == "oracle" for r in rows):
         print("note: rows with selection 'oracle' were selected on the TEST set (comparison with published tables only)")
     if any(r["data"] == "synthetic" for r in rows):
