@@ -1,0 +1,122 @@
+"""benchmarks/real_suite.py: README reference tables, the comparison order, fold folders, and one real run."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+spec = importlib.util.spec_from_file_location("real_suite", ROOT / "benchmarks" / "real_suite.py")
+suite = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(suite)
+
+README = """# a set
+
+Some text | with a bar.
+
+## The reference codes on these folds
+
+Run with the authors' code:
+
+| system (settings) | selection | fold 0 | mean |
+|---|---|---|---|
+| cvcZSL inductive, lr 1e-3 | best **test** H epoch | T1 .491 H .504 | **T1 0.558, H 0.514** |
+| ESZSL, tuned on test | oracle | T1 .52 |
+
+| a second | table |
+|---|---|
+| not | read |
+
+## Another section
+
+| x | y |
+|---|---|
+| 1 | 2 |
+"""
+
+
+def test_reference_table_rows_keep_their_text_and_columns():
+    rows = suite.parse_reference_table(README)
+    assert [r["text"] for r in rows] == [
+        "| cvcZSL inductive, lr 1e-3 | best **test** H epoch | T1 .491 H .504 | **T1 0.558, H 0.514** |",
+        "| ESZSL, tuned on test | oracle | T1 .52 |"]
+    assert rows[0]["cells"]["mean"] == "**T1 0.558, H 0.514**"
+    assert rows[1]["cells"]["selection"] == "oracle" and rows[1]["cells"]["mean"] == ""  # short row padded
+
+
+def test_reference_table_absent():
+    assert suite.parse_reference_table("# x\n\n| a | b |\n|---|---|\n| 1 | 2 |\n") == []
+
+
+def _row(key, dataset, t1, h, u=0.5, s=0.5):
+    return {"key": key, "dataset": dataset, "zsl_t1": t1, "gzsl_u": u, "gzsl_s": s, "gzsl_h": h}
+
+
+def test_comparison_puts_what_got_worse_first():
+    before = {"rows": [_row("a", "d1", 0.5, 0.5), _row("b", "d1", 0.5, 0.5), _row("c", "d2", 0.5, 0.5),
+                       _row("gone", "d1", 0.5, 0.5)]}
+    after = [_row("a", "d1", 0.6, 0.55), _row("b", "d1", 0.5, 0.3), _row("c", "d2", 0.45, 0.5),
+             _row("new", "d1", 0.1, 0.1)]
+    changes = suite.compare(after, before)
+    assert [c["key"] for c in changes] == ["b", "c", "a"]  # H -0.2, T1 -0.05, better; unmatched rows left out
+    assert changes[0]["delta"]["gzsl_h"] == pytest.approx(-0.2) and changes[2]["worst"] == pytest.approx(0.0)
+
+
+def test_aggregate_mean_std_and_failures():
+    runs = [{"key": "k", "method": "m", "setting": "inductive", "extra": "", "dataset": "d", "fold": f, "ok": True,
+             "zsl_t1": t, "gzsl_u": 0.1, "gzsl_s": 0.9, "gzsl_h": 0.2, "gzsl_cs_h": 0.3, "wall_s": 2.0, "chosen": {}}
+            for f, t in ((0, 0.4), (1, 0.6))]
+    runs.append({"key": "k", "method": "m", "setting": "inductive", "extra": "", "dataset": "d", "fold": 2,
+                 "ok": False, "error": "boom", "wall_s": 1.0})
+    (row,) = suite.aggregate(runs)
+    assert row["zsl_t1"] == pytest.approx(0.5) and row["zsl_t1_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert row["failed"] == [{"fold": 2, "error": "boom"}] and row["wall_s"] == 4.0
+    assert "FAILED 2" in suite.markdown({"finished": "t", "extra": "", "seed": 0, "commit": "c", "dirty": False,
+                                         "rows": [row], "references": {}})
+
+
+def test_datasets_and_folds_discovered(tmp_path):
+    for name, files in (("a", ("README.md", "att_splits.mat", "res101.mat")), ("b", ("att_splits.mat",)),
+                        ("xlsa17", ("README.md", "att_splits.mat"))):
+        (tmp_path / name).mkdir()
+        for f in files:
+            (tmp_path / name / f).write_text(f)
+    (tmp_path / "a" / "folds").mkdir()
+    for k in (2, 1):
+        (tmp_path / "a" / "folds" / f"fold{k}_att_splits.mat").write_text(f"fold{k}")
+    assert suite.discover_datasets(tmp_path) == ["a"]  # b has no README, xlsa17 is split files only
+    assert suite.dataset_folds(tmp_path / "a") == [0, 1, 2]
+    fold = suite.fold_root(tmp_path / "a", 2, tmp_path / "cache")
+    assert (fold / "att_splits.mat").read_text() == "fold2" and (fold / "res101.mat").is_symlink()
+    assert suite.fold_root(tmp_path / "a", 2, tmp_path / "cache") == fold  # built once, reused
+    assert suite.fold_root(tmp_path / "a", 0, tmp_path / "cache") == tmp_path / "a"
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert suite.main(["--data-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    if DATA.is_dir():
+        assert suite.main(["--data-dir", str(DATA), "--datasets", "nope", "--out", str(tmp_path / "o")]) == 2
+        assert "nope not in" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA / "digits-7seg").is_dir(), reason="../shared/data/digits-7seg is absent")
+def test_suite_runs_eszsl_on_digits_fold0(tmp_path):
+    out = tmp_path / "suite"
+    code = suite.main(["--methods", "eszsl", "--datasets", "digits-7seg", "--folds", "0", "--quick",
+                       "--workers", "1", "--data-dir", str(DATA), "--out", str(out), "--results",
+                       str(tmp_path / "rec")])
+    assert code == 0
+    report = json.loads((out / "suite.json").read_text())
+    (row,) = report["rows"]
+    assert row["dataset"] == "digits-7seg" and row["key"] == "eszsl inductive" and [f["fold"] for f in row["folds"]] == [0]
+    assert 1 / 3 - 0.15 < row["zsl_t1"] <= 1.0 and 0.0 <= row["gzsl_h"] <= 1.0 and row["zsl_t1_std"] == 0.0
+    assert report["data"] == "real" and report["runs"][0]["chosen"]["gamma_exp"] in (-1.0, 0.0, 1.0)  # --quick grid
+    assert any("ESZSL" in r["text"] for r in report["references"]["digits-7seg"])
+    assert (tmp_path / "rec.md").read_text() == (out / "suite.md").read_text()
+    # compared with itself: every change is zero
+    again = suite.compare(report["rows"], report)
+    assert again and all(v == 0 for c in again for v in c["delta"].values())
