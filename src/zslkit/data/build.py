@@ -116,7 +116,7 @@ def build_dataset(features: str | Path, classes: str | Path, *, unseen: list[str
     splits = make_splits(labels, len(names), unseen_ids, val_fraction, rng)
     ds = ZSLDataset(features=feats, labels=labels, class_embeddings=(raw / norms).astype(np.float64),
                     class_names=tuple(names), splits=splits, name=name, semantic_source="att", synthetic=False,
-                    source=f"{feat_path} + {classes}",
+                    source=f"{feat_path} + {classes}", source_files=(str(feat_path), str(classes)),
                     notes=(f"built by zslkit data build (seed {seed}): unseen {[names[i] for i in unseen_ids]}, "
                            f"{int(TEST_SEEN_FRACTION * 100)} % of each seen class as test_seen, validation classes "
                            f"{sorted(set(names[i] for i in labels[splits['val']]))}",))
@@ -137,4 +137,7 @@ def write_built(ds: ZSLDataset, raw: np.ndarray, files: list[str], out: str | Pa
     feats = features_file_arrays(ds) | ({"image_files": list(files)} if files else {})
     write_mat(out / "res101.mat", feats)
     write_mat(out / "att_splits.mat", split_file_arrays(ds) | {"original_att": np.asarray(raw, np.float64).T})
+    from zslkit.data.provenance import write_sidecar
+
+    write_sidecar(ds, out, "xlsa17")
     return out

@@ -266,9 +266,10 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
             digest.update(s.encode() + np.asarray(splits[s], np.int64).tobytes() + lab[splits[s]].tobytes())
     notes.append("split_sha256 is the sha256 of the split index/label arrays (this layout has no split file)")
     try:
-        return ZSLDataset(features=features, labels=lab, class_embeddings=emb, class_names=tuple(names),
-                          splits=splits, name=ds_name, semantic_source=semantic, synthetic=False, source=source,
-                          split_sha256=digest.hexdigest(), notes=tuple(notes))
+        ds = ZSLDataset(features=features, labels=lab, class_embeddings=emb, class_names=tuple(names),
+                        splits=splits, name=ds_name, semantic_source=semantic, synthetic=False, source=source,
+                        split_sha256=digest.hexdigest(), notes=tuple(notes),
+                        source_files=tuple(str(p) for p in (data_path, knn_path) if p.is_file()))
     except DataError as exc:
         group = {"trainval": "train", "test_seen": "test/seen", "test_unseen": "test/unseen", "train": "train_val",
                  "val": "val", "features": "X", "labels": "Y"}.get(exc.key or "")
@@ -277,6 +278,10 @@ def load_cyclewgan(folder_or_file: str | Path, *, name: str | None = None) -> ZS
         if exc.key == "class_embeddings":
             raise DataError(str(knn_path), "openset/data", exc.problem) from None
         raise
+    from zslkit.data import provenance
+
+    record, where = provenance.read_sidecar(folder)
+    return provenance.apply(ds, record, where)
 
 
 # ----- writer ---------------------------------------------------------------------------------------------
@@ -335,4 +340,7 @@ def write_cyclewgan(dataset: ZSLDataset, folder: str | Path) -> Path:
 
     atomic_write_bytes(_h5_to_bytes(fill_data), folder / DATA_FILE)
     atomic_write_bytes(_h5_to_bytes(fill_knn), folder / KNN_FILE)
+    from zslkit.data.provenance import write_sidecar
+
+    write_sidecar(dataset, folder, "cyclewgan-h5")
     return folder

@@ -35,6 +35,8 @@ class ZSLDataset:
     source: str = "<memory>"
     split_sha256: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    source_files: tuple[str, ...] = ()  # the files read (their sha256 goes into what zslkit writes)
+    origin: Mapping | None = None  # the provenance record of data written by zslkit (zslkit.data.provenance)
 
     def __post_init__(self) -> None:
         checked = validate_arrays(self.features, self.labels, self.class_embeddings, self.class_names,
@@ -100,6 +102,8 @@ class ZSLDataset:
             "split_sha256": self.split_sha256,
             "notes": list(self.notes),
         }
+        if self.origin:
+            out["origin"] = dict(self.origin)
         if self.has_validation_split:
             out["num_val_train_classes"] = int(len(np.unique(self.labels[self.splits["train"]])))
             out["num_val_classes"] = int(len(np.unique(self.labels[self.splits["val"]])))

@@ -68,4 +68,7 @@ def write_dem(dataset: ZSLDataset, folder: str | Path, *, version: str = "5") ->
     write_mat(folder / FEATURES_FILE, features_file_arrays(dataset), version=version)
     write_mat(folder / DEM_SPLIT_FILE, split_file_arrays(dataset, embedding_keys=("att", "original_att")),
               version=version)
+    from zslkit.data.provenance import write_sidecar
+
+    write_sidecar(dataset, folder, "dem")
     return folder

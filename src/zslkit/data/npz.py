@@ -12,7 +12,8 @@ Required keys:
 ==================  ==========  ===============================================================
 
 Optional: ``train`` and ``val`` (together: a by-class validation split of the seen classes),
-``class_names`` (C,) str, ``name`` () str, ``semantic_source`` () str. Files are read with
+``class_names`` (C,) str, ``name`` () str, ``semantic_source`` () str, ``zslkit_provenance`` () str (the
+record of :mod:`zslkit.data.provenance`: synthetic or real, sources; written by zslkit). Files are read with
 ``allow_pickle=False``.
 """
 
@@ -32,7 +33,7 @@ from zslkit.runs import atomic_write_bytes
 __all__ = ["REQUIRED_KEYS", "OPTIONAL_KEYS", "load_npz", "write_npz"]
 
 REQUIRED_KEYS = ("features", "labels", "class_embeddings", "trainval", "test_seen", "test_unseen")
-OPTIONAL_KEYS = ("train", "val", "class_names", "name", "semantic_source")
+OPTIONAL_KEYS = ("train", "val", "class_names", "name", "semantic_source", "zslkit_provenance")
 
 
 def load_npz(path: str | Path, *, name: str | None = None, semantic: str | None = None) -> ZSLDataset:
@@ -87,9 +88,14 @@ def load_npz(path: str | Path, *, name: str | None = None, semantic: str | None 
     if splits["train"] is None and splits["val"] is None:
         notes.append("no train/val keys: no validation split; validation classes will be derived when needed")
     notes.append("split_sha256 is the sha256 of the split index arrays in the .npz")
-    return ZSLDataset(features=arrays["features"], labels=arrays["labels"], class_embeddings=emb,
-                      class_names=tuple(names), splits=splits, name=ds_name, semantic_source=sem, synthetic=False,
-                      source=str(path), split_sha256=digest.hexdigest(), notes=tuple(notes))
+    from zslkit.data import provenance
+
+    record = (provenance.parse(_one_str(arrays[provenance.NPZ_KEY], path, provenance.NPZ_KEY), str(path),
+                               provenance.NPZ_KEY) if provenance.NPZ_KEY in arrays else None)
+    ds = ZSLDataset(features=arrays["features"], labels=arrays["labels"], class_embeddings=emb,
+                    class_names=tuple(names), splits=splits, name=ds_name, semantic_source=sem, synthetic=False,
+                    source=str(path), split_sha256=digest.hexdigest(), notes=tuple(notes), source_files=(str(path),))
+    return provenance.apply(ds, record, f"{path.name}: {provenance.NPZ_KEY}")
 
 
 def _decode(value) -> str:
@@ -120,6 +126,9 @@ def write_npz(dataset: ZSLDataset, path: str | Path) -> Path:
         "name": np.array(dataset.name),
         "semantic_source": np.array(dataset.semantic_source),
     }
+    from zslkit.data.provenance import NPZ_KEY, npz_entry
+
+    out[NPZ_KEY] = npz_entry(dataset)
     for key, idx in dataset.splits.items():
         if idx is not None:
             out[key] = np.asarray(idx, dtype=np.int64)

@@ -222,10 +222,15 @@ def load_pair(features_path: Path, split_path: Path, *, embedding_key: str, sema
     if semantic_source != "binary_att" and norms.size and not np.allclose(norms, 1.0, atol=1e-4):
         notes.append(f"class embeddings ('{embedding_key}') are not L2-normalised (norms "
                      f"{norms.min():.3g}..{norms.max():.3g})")
-    return construct(features=feats, labels=labels, class_embeddings=emb, class_names=names, splits=splits,
-                     name=name, semantic_source=semantic_source, source=f"{features_path} + {split_path}",
-                     split_sha256=file_sha256(split_path), notes=tuple(notes),
-                     features_path=features_path, split_path=split_path, embedding_key=embedding_key)
+    from zslkit.data import provenance
+
+    ds = construct(features=feats, labels=labels, class_embeddings=emb, class_names=names, splits=splits,
+                   name=name, semantic_source=semantic_source, source=f"{features_path} + {split_path}",
+                   split_sha256=file_sha256(split_path), notes=tuple(notes),
+                   source_files=(str(features_path), str(split_path)),
+                   features_path=features_path, split_path=split_path, embedding_key=embedding_key)
+    record, where = provenance.read_sidecar(split_path.parent)
+    return provenance.apply(ds, record, where)
 
 
 def construct(*, features_path: Path, split_path: Path, embedding_key: str, **kwargs) -> ZSLDataset:
@@ -322,4 +327,7 @@ def write_xlsa17(dataset: ZSLDataset, folder: str | Path, *, version: str = "5",
     folder.mkdir(parents=True, exist_ok=True)
     write_mat(folder / FEATURES_FILE, features_file_arrays(dataset), version=version)
     write_mat(folder / split_file, split_file_arrays(dataset), version=version)
+    from zslkit.data.provenance import write_sidecar
+
+    write_sidecar(dataset, folder, "xlsa17")
     return folder
