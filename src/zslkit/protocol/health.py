@@ -13,6 +13,9 @@ from __future__ import annotations
 MIN_UNSEEN_SHARE = 0.05
 # ZSL T1 counts as "at chance" below this multiple of 1 / (number of unseen classes)
 CHANCE_MARGIN = 1.25
+# a generator's seen-class fidelity (``generator_seen_fidelity``, cycle-wgan) counts as near chance below this
+# multiple of its chance level (``generator_seen_fidelity_chance``)
+FIDELITY_MARGIN = 1.5
 
 
 def health_warnings(metrics: dict, *, num_unseen: int, unseen_share: float, what: str = "test") -> list[str]:
@@ -31,4 +34,12 @@ def health_warnings(metrics: dict, *, num_unseen: int, unseen_share: float, what
                    f"classes (GZSL U {100 * float(metrics.get('gzsl_u', 0.0)):.1f}%): it is biased to the seen "
                    f"classes. Likely causes: too few or too weak synthetic/generated unseen classifiers, "
                    f"undertraining; calibrated stacking (gzsl_cs_*) shows what a seen-score offset recovers")
+    fid = metrics.get("generator_seen_fidelity")
+    fid_chance = float(metrics.get("generator_seen_fidelity_chance", 0.0))
+    if fid is not None and float(fid) < FIDELITY_MARGIN * fid_chance:
+        out.append(f"the generator's seen-class fidelity is {100 * float(fid):.1f}% (chance {100 * fid_chance:.1f}%): "
+                   f"the means of its synthetic features for the training classes do not lie nearest their own real "
+                   f"classes, so it has not learned even the classes it was trained on. Likely causes: too few "
+                   f"generator steps for its learning rate, a network too narrow for its initialisation (issue 18: "
+                   f"128 units at lr 1e-4), a diverged critic")
     return out

@@ -15,8 +15,9 @@ from zslkit.errors import ConfigError, DataError
 from zslkit.methods._optim import make_adam
 from zslkit.methods._softmax import SoftmaxClassifier, keep_fraction
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, check_labels, check_matrix, cpu_copy
-from zslkit.methods.cyclewgan.config import (CLS_VARIANTS, CYCLE_VARIANTS, MAX_HEADS, VARIANTS, CycleWGANConfig,
-                                             _as_variant, scaled_default)
+from zslkit.methods.cyclewgan.config import (CLS_VARIANTS, CYCLE_VARIANTS, MAX_HEADS, REFERENCE_VARIANTS, VARIANTS,
+                                             CycleWGANConfig, _as_variant, scaled_default)
+from zslkit.methods.cyclewgan.diagnostics import generator_diagnostics
 from zslkit.methods.cyclewgan.gan import train_gan
 from zslkit.methods.cyclewgan.head import GenerativeHead, synthesize_rows
 from zslkit.methods.cyclewgan.networks import Critic, FeatureScaler, Generator
@@ -104,6 +105,9 @@ class CycleWGAN(ZSLMethod):
         # the rest; the real seen features of the final classifier are all rows (train_X_)
         keep = keep_fraction(Xt.shape[0], cfg.train_fraction, make_generator(self.seed + 6, dev), dev)
         Xg, yg = (Xt, yt) if keep is None else (Xt[keep], yt[keep])
+        # the real rows the generator diagnostics score (diagnostics.py): those the GAN does not train on, if any
+        held = None if keep is None else torch.ones(Xt.shape[0], dtype=torch.bool, device=dev).index_fill_(0, keep, False)
+        self.diag_X_, self.diag_y_ = (None, None) if held is None or not bool(held.any()) else (Xt[held], yt[held])
         self._build_networks()
         self._init_gan_optimizers()
         reused = {stage: src for stage, src in plan.items() if isinstance(src, StageSource)}
@@ -163,6 +167,28 @@ class CycleWGAN(ZSLMethod):
         self.noise_gen_.set_state(state["rng"])
         self.epochs_trained_ = int(state["epoch"])
         return self.epochs_trained_
+
+    # ----- generator diagnostics -------------------------------------------------------------------
+    def generator_diagnostics(self) -> dict:
+        """``seen_fidelity`` (nearest synthetic class mean on real training-class features; chance
+        ``seen_fidelity_chance``) and ``spread_ratio`` (synthetic / real within-class spread) of the current
+        generator (diagnostics.py); {} when the model keeps no real features."""
+        self._check_fitted()
+        return self._diagnostics()
+
+    def _diagnostics(self) -> dict:
+        X, y = getattr(self, "diag_X_", None), getattr(self, "diag_y_", None)
+        if X is None:
+            X, y = getattr(self, "train_X_", None), getattr(self, "train_y_", None)
+        E = getattr(self, "train_embeddings_", None)
+        if X is None or E is None:
+            return {}
+        return generator_diagnostics(self, X, y, E)
+
+    def result_extras(self) -> dict:
+        """Numbers about the chosen model that go into metrics.json (and the health checks): the generator's
+        seen-class fidelity, its chance level and the spread ratio, prefixed ``generator_``."""
+        return {f"generator_{k}": float(v) for k, v in self.generator_diagnostics().items()}
 
     # ----- synthesis -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -255,6 +281,7 @@ class CycleWGAN(ZSLMethod):
         self.train_y_ = torch.as_tensor(yc, device=self.device_)
         self.train_embeddings_ = torch.as_tensor(E, device=self.device_)
         self.num_train_classes_ = int(E.shape[0])
+        self.diag_X_ = self.diag_y_ = None  # the diagnostics now score the adopted rows
         self.head_.clear()
 
     # ----- persistence -----------------------------------------------------------------------------
@@ -320,7 +347,10 @@ class CycleWGAN(ZSLMethod):
 
     @classmethod
     def preset_variants(cls, variant: str | None) -> list[str | None]:
-        """A variant's own entry, else the dataset's cycle-wgan entry (cycle-clswgan has none of its own)."""
+        """A variant's own entry, else the dataset's cycle-wgan entry (cycle-clswgan has none of its own);
+        f-clswgan-reference: its own entry only (the ``default`` one: the release's recipe on any data)."""
+        if variant in REFERENCE_VARIANTS:  # the release's recipe, never a dataset's cycle-wgan entry
+            return [variant]
         own = None if variant in (None, "cycle-wgan") else variant
         return [own, None] if own else [None]
 

@@ -3,7 +3,8 @@
 Each epoch: ``n_critic`` critic steps per generator step on batches of fresh permutations, the generator step with
 the cycle (regression) and/or classification terms of the variant, the weight average of G (``g_ema``), then the
 one shape of epoch end (``EpochReporter``: finite check, history row with ``stage: "gan"``, ``loss`` = the mean
-critic loss, the other losses as extras, progress bar, monitor and checkpoint hook). An exploding critic loss
+critic loss, the other losses as extras, progress bar, monitor and checkpoint hook). At the monitored epochs the row
+also holds the generator diagnostics ``seen_fidelity`` and ``spread_ratio`` (diagnostics.py). An exploding critic loss
 (``max_critic_loss``) or a non-finite loss restores G and D to the last good epoch before the error is raised.
 At the ``savepoints`` epochs a copy of the synthesising generator is kept in ``model.snapshots_``.
 """
@@ -144,8 +145,11 @@ def _end_epoch(model, reporter: EpochReporter, context, epoch: int, m: list[floa
     model.head_.clear()
     if epoch in cfg.savepoints:  # kept before the checkpoint hook, so that a resumed fit has it too
         model.snapshots_[epoch] = cpu_copy(model._synth_net().state_dict())
+    evaluate = evaluation_point(cfg, epoch)
+    # generator diagnostics at the monitored epochs (own seeded noise: the GAN's random stream is untouched)
+    diag = {k: v for k, v in model._diagnostics().items() if k != "seen_fidelity_chance"} if evaluate else {}
     reporter.end_epoch(context, stage="gan", epoch=epoch, loss=m[0], lr=lr_g,
-                       evaluate=evaluation_point(cfg, epoch), on_diverge=on_diverge,
+                       evaluate=evaluate, on_diverge=on_diverge, **diag,
                        watch={"wasserstein": m[1], "gp": m[2], "g_loss": m[5]}, cycle=m[3], cls=m[4],
                        lr_d=inverse_time_lr(cfg.lr_d, cfg.lr_decay_d, epoch - 1))
 
