@@ -223,3 +223,87 @@ def test_a_damaged_provenance_record_names_its_file(tmp_path):
     with pytest.raises(DataError) as exc:
         load_from_root(tmp_path / "d")
     assert "zslkit_provenance.json" in exc.value.file and "not valid JSON" in str(exc.value)
+
+
+# ----- 4. evaluate checks the model and the data against the run --------------------------------------------
+
+FAST_CVC = ["--set", "epochs=2", "--set", "episodes=10", "--set", "hidden_dim=64", "--set", "eval_every=1"]
+
+
+def test_evaluate_refuses_another_methods_model(runs, tmp_path, capsys):
+    import shutil
+
+    cvc = tmp_path / "cvc"
+    assert main(["train", "--method", "cvc-zsl", "--dataset", "synthetic-tiny", "--selection", "fixed", "--out",
+                 str(cvc), "--no-progress", "--device", "cpu", *FAST_CVC]) == 0
+    run = tmp_path / "copy"
+    shutil.copytree(runs / "a0", run)
+    shutil.copy(cvc / "model.pt", run / "model.pt")  # an ESZSL run holding a CVC-ZSL model
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "model.pt" in err and "holds a cvc-zsl model" in err and "eszsl" in err
+    assert not (run / "evaluation.json").exists()
+
+
+def test_evaluate_on_another_split_needs_other_split(tmp_path, capsys):
+    data, other = tmp_path / "data", tmp_path / "other"
+    assert main(["data", "convert", "synthetic-tiny", "--to", "xlsa17", "--out", str(data)]) == 0
+    from zslkit.data.layouts import load_from_root, write_layout
+
+    ds = load_from_root(data)  # the same features, another split: two unseen classes swapped with seen ones
+    unseen, seen = list(ds.unseen_classes[:2]), list(ds.seen_classes[:2])
+    swap = {**{u: s for u, s in zip(unseen, seen)}, **{s: u for u, s in zip(unseen, seen)}}
+    relabelled = np.array([swap.get(int(c), int(c)) for c in ds.labels])
+    import dataclasses
+
+    write_layout(dataclasses.replace(ds, labels=relabelled, origin=None), "xlsa17", other)
+    run = tmp_path / "run"
+    assert main(["train", "--method", "eszsl", "--data-root", str(data), "--out", str(run), "--no-progress",
+                 "--device", "cpu", "--set", "grid=0"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--device", "cpu"]) == 0  # its own data: fine
+    assert main(["evaluate", str(run), "--data-root", str(data), "--device", "cpu"]) == 0
+    assert "OTHER data" not in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--data-root", str(other), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "not the split" in err and "split_classes_sha256" in err and "--other-split" in err
+    assert main(["evaluate", str(run), "--data-root", str(other), "--device", "cpu", "--other-split"]) == 0
+    assert "scored on OTHER data" in capsys.readouterr().out
+    got = json.loads((run / "evaluation.json").read_text())
+    assert got["other_split"]["data"] == str(other) and got["other_split"]["differences"]
+
+
+def test_evaluate_warnings_come_from_the_numbers_it_prints(runs, tmp_path, capsys):
+    import shutil
+
+    from zslkit.protocol.health import health_warnings
+
+    run = tmp_path / "stale"
+    shutil.copytree(runs / "a0", run)
+    m = json.loads((run / "metrics.json").read_text())
+    m["warnings"] = ["a stale warning of another model"]
+    (run / "metrics.json").write_text(json.dumps(m))
+    assert main(["evaluate", str(run), "--device", "cpu"]) == 0
+    assert "stale" not in capsys.readouterr().out
+    got = json.loads((run / "evaluation.json").read_text())
+    assert got["warnings"] == health_warnings(got, num_unseen=6, unseen_share=got["gzsl_unseen_share"])
+
+
+def test_evaluate_epoch_warning_is_that_epochs(tmp_path, capsys):
+    out = tmp_path / "cwgan"
+    assert main(["train", "--method", "cycle-wgan", "--dataset", "synthetic-tiny", "--no-progress", "--device", "cpu",
+                 "--out", str(out), "--set", "hidden_g=32", "--set", "hidden_d=32", "--set", "regressor_epochs=2",
+                 "--set", "syn_per_unseen=10", "--set", "cls_epochs=2", "--set", "batch_size=32",
+                 "--selection", "fixed", "--epochs", "3", "--savepoints", "[1,2]"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    m["warnings"] = ["ZSL T1 99.9% on test is at or below chance (final epoch)"]
+    (out / "metrics.json").write_text(json.dumps(m))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--epoch", "1", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    got = json.loads((out / "evaluation-epoch1.json").read_text())
+    assert "99.9" not in printed and not any("99.9" in w for w in got["warnings"])
+    for w in got["warnings"]:
+        if w.startswith("ZSL T1"):
+            assert w.startswith(f"ZSL T1 {100 * got['zsl_t1']:.1f}%")

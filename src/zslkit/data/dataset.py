@@ -100,6 +100,7 @@ class ZSLDataset:
             "num_unseen": int(len(self.unseen_classes)),
             "split_sizes": sizes,
             "split_sha256": self.split_sha256,
+            "split_classes_sha256": self.split_classes_sha256(),
             "notes": list(self.notes),
         }
         if self.origin:
@@ -108,6 +109,19 @@ class ZSLDataset:
             out["num_val_train_classes"] = int(len(np.unique(self.labels[self.splits["train"]])))
             out["num_val_classes"] = int(len(np.unique(self.labels[self.splits["val"]])))
         return out
+
+    def split_classes_sha256(self) -> str:
+        """sha256 of the class names of each split (which classes are seen, unseen, validation), so two datasets
+        with the same index files but other labels are told apart."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for key in SPLIT_NAMES:
+            idx = self.splits.get(key)
+            if idx is not None:
+                names = sorted(self.class_names[i] for i in np.unique(self.labels[idx]))
+                h.update((key + "\0" + "\0".join(names) + "\n").encode("utf-8"))
+        return h.hexdigest()
 
     def __repr__(self) -> str:
         kind = "synthetic" if self.synthetic else "real"
