@@ -18,13 +18,14 @@ import json
 import logging
 import random
 import signal
+import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from zslkit.errors import RunDirError, ZslkitError
+from zslkit.errors import ConfigError, RunDirError, ZslkitError
 
 log = logging.getLogger("zslkit.checkpointing")
 
@@ -56,13 +57,19 @@ class ProgressStore:
     """The resumable state of one protocol run (see the module docstring)."""
 
     def __init__(self, path: str | Path, *, every: int = 10, fingerprint: str = "", resume_hint: str = ""):
-        if every < 1:
-            raise ValueError("checkpoint interval must be >= 1 epoch")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ConfigError(f"checkpoint_every must be an integer >= 1 (epochs between checkpoints), got {every!r}")
         self.path = Path(path)
         self.every = int(every)
         self.fingerprint = fingerprint
         self.resume_hint = resume_hint
         self.stop_requested = False
+        self.earlier_s = 0.0  # training time of the earlier sessions of a resumed run (up to their last checkpoint)
+        self._t0 = time.perf_counter()
+
+    def elapsed_s(self) -> float:
+        """Training time of this run over all its sessions: the earlier ones' (stored in the checkpoint) + this."""
+        return self.earlier_s + (time.perf_counter() - self._t0)
 
     def load(self) -> dict | None:
         if not self.path.is_file():
@@ -74,12 +81,14 @@ class ProgressStore:
         if state.get("fingerprint") != self.fingerprint:
             raise RunDirError(f"{self.path}: checkpoint belongs to a different configuration or dataset; "
                               f"start a new run directory (or --overwrite)")
+        self.earlier_s = float(state.get("elapsed_s", 0.0))
+        self._t0 = time.perf_counter()
         return state
 
     def save(self, state: dict) -> None:
         from zslkit.runs import atomic_torch_save
 
-        atomic_torch_save(dict(state, fingerprint=self.fingerprint), self.path)
+        atomic_torch_save(dict(state, fingerprint=self.fingerprint, elapsed_s=self.elapsed_s()), self.path)
 
     def clear(self) -> None:
         """Remove the checkpoint (and its folder when that is left empty)."""

@@ -147,10 +147,11 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         except TrainingDivergedError as exc:
             kept = (f"the last good checkpoint is kept in {store.path}" if store.path.is_file()
                     else "it diverged before the first checkpoint")
-            raise TrainingDivergedError(f"{exc}; {kept}. A resume would repeat the same steps: lower the learning "
-                                        f"rate (--lr or --set ...) and start a new run (another --out, or "
-                                        f"--overwrite)") from None
-        wall = time.perf_counter() - started
+            change = ("lower the learning rate (--lr or --set ...)" if "lr" in {f.name for f in dataclasses.fields(config)}
+                      else "change the settings the message names (--set ...)")  # ESZSL: closed form, no lr
+            raise TrainingDivergedError(f"{exc}; {kept}. A resume would repeat the same steps: {change} and start a "
+                                        f"new run (another --out, or --overwrite)") from None
+        wall = store.earlier_s + (time.perf_counter() - started)  # a resumed run: all its sessions
         resolved["method_config"] = dataclasses.asdict(result.config)
         rd.write_json("config.json", resolved)
         result.model.save(rd.file("model.pt"), extra={"dataset": dataset.name,

@@ -49,12 +49,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(data: bytes, path: Path) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``. The file gets the
+    permissions a plain ``open(path, "w")`` would (0666 less the umask), not the temporary file's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -180,7 +189,9 @@ class RunDir:
         logging.getLogger("zslkit").addHandler(self._log_handler)  # at the logger's level (the CLI sets INFO)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
+        if self._log_handler is not None and exc_type is not None:
+            self._log_failure(exc_type, exc)
         if self._log_handler is not None:
             logging.getLogger("zslkit").removeHandler(self._log_handler)
             self._log_handler.close()
@@ -192,6 +203,19 @@ class RunDir:
 
     def write_json(self, name: str, obj: Any) -> Path:
         return atomic_write_json(obj, self.file(name))
+
+    def _log_failure(self, exc_type, exc) -> None:
+        """The error that ended the run, into log.txt only (the command line prints it once itself)."""
+        interrupted = issubclass(exc_type, KeyboardInterrupt) or exc_type.__name__ == "TrainingInterrupted"
+        level = logging.WARNING if interrupted else logging.ERROR
+        text = f"{exc}" if str(exc) else exc_type.__name__
+        what = "run interrupted" if interrupted else f"run failed: {exc_type.__name__}"
+        record = logging.getLogger("zslkit.runs").makeRecord("zslkit.runs", level, __file__, 0, "%s: %s",
+                                                             (what, text), None)
+        try:
+            self._log_handler.handle(record)
+        except Exception:  # noqa: BLE001 - the log is best effort; the error itself still reaches the caller
+            pass
 
 
 

@@ -8,8 +8,10 @@ is printed as one line, ``zslkit: error: <message>``; no input prints a tracebac
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import math
 import os
 import pkgutil
 import sys
@@ -47,6 +49,57 @@ def exit_code(exc: BaseException) -> int:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]
     return RUNTIME_ERROR
+
+
+SEED_MAX = 2**32 - 1  # numpy's RandomState and torch both take seeds in [0, 2**32 - 1]
+
+
+def bounded(kind: type, *, min=None, above=None, max=None, below=None):
+    """An argparse ``type`` for a number with bounds: ``min`` <= value, ``above`` < value, value <= ``max``,
+    value < ``below``; floats must also be finite. A value outside is a usage error at parse time (exit 2, before
+    any work), and argparse names the option: ``argument --seed: must be an integer in [0, 4294967295], got -1``.
+    Every numeric option of the CLI uses one (tests/test_usage_errors.py walks them all)."""
+    what = "an integer" if kind is int else "a finite number"
+    low = f"[{min}" if min is not None else f"({above}" if above is not None else None
+    high = f"{max}]" if max is not None else f"{below})" if below is not None else None
+    text = (f"in {low}, {high}" if low and high else (">= " if low[0] == "[" else "> ") + low[1:] if low
+            else ("<= " if high[-1] == "]" else "< ") + high[:-1] if high else "")
+
+    def convert(value: str):
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"must be {what}{' ' + text if text else ''}, got {value!r}") from None
+        ok = (kind is int or math.isfinite(number)) and (min is None or number >= min) and (
+            above is None or number > above) and (max is None or number <= max) and (below is None or number < below)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {what}{' ' + text if text else ''}, got {value}")
+        return number
+
+    convert.__name__ = kind.__name__
+    convert.kind, convert.bounds, convert.bounds_text = kind, {"min": min, "above": above, "max": max,
+                                                                "below": below}, text
+    return convert
+
+
+def seed_type():
+    """The type of every ``--seed`` / ``--data-seed`` option: an integer in [0, 2**32 - 1]."""
+    return bounded(int, min=0, max=SEED_MAX)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: the path and what is wrong, in words (``d: exists and is not a folder`` instead of
+    ``[Errno 17] File exists: 'd'``)."""
+    path = exc.filename
+    if path is None:
+        return str(exc) or type(exc).__name__
+    if exc.errno == errno.EEXIST and os.path.exists(path) and not os.path.isdir(path):
+        return f"{path}: exists and is not a folder, but an output needs it as one (choose another --out)"
+    if exc.errno == errno.ENOTDIR:
+        return f"{path}: a part of this path is a file, not a folder (choose another path)"
+    if exc.errno == errno.EISDIR:
+        return f"{path}: is a folder, not a file"
+    return f"{path}: {exc.strerror or exc}"
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -138,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         if code == INTERRUPTED:
             detail = f": {exc}" if str(exc) else ""
             print(f"zslkit: interrupted{detail}", file=sys.stderr)
-        elif isinstance(exc, (ZslkitError, OSError, MemoryError)):
+        elif isinstance(exc, OSError):
+            print(f"zslkit: error: {describe_os_error(exc)}", file=sys.stderr)
+        elif isinstance(exc, (ZslkitError, MemoryError)):
             print(f"zslkit: error: {exc or type(exc).__name__}", file=sys.stderr)
         else:
             if os.environ.get("ZSLKIT_TRACEBACK"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from zslkit.cli import bounded, seed_type
 from zslkit.data.catalog import DEFAULT_DATASET
 from zslkit.data.synthetic import PRESETS
 from zslkit.data.xlsa17 import SEMANTICS
@@ -17,13 +18,14 @@ from zslkit.tracking import TRACKERS
 
 DEFAULT_METHOD = "cvc-zsl"
 
-# generic command-line options -> config field names (a method that lacks the field rejects the option)
+# generic command-line options -> their type (bounds checked at parse time); the config field names (a method that
+# lacks the field rejects the option)
 OVERRIDE_OPTIONS = {
-    "epochs": int,
-    "episodes_per_epoch": int,
-    "ways": int,
-    "shots": int,
-    "lr": float,
+    "epochs": bounded(int, min=1),
+    "episodes_per_epoch": bounded(int, min=1),
+    "ways": bounded(int, min=1),
+    "shots": bounded(int, min=1),
+    "lr": bounded(float, above=0),
     "variant": str,
 }
 # options whose config field has another name
@@ -33,6 +35,8 @@ SPEC_OPTIONS = {"method": "method", "dataset": "dataset", "data_root": "dataset"
                 "data_seed": "data_seed", "setting": "setting", "selection": "selection", "criterion": "criterion",
                 "seed": "seed", "device": "device", "deterministic": "deterministic",
                 "checkpoint_every": "checkpoint_every"}
+# the options that go with --resume (everything else comes from RUN_DIR/config.json)
+RESUME_OPTIONS = {"resume", "device", "no_progress", "log_to"}
 SEMANTIC_HELP = (f"semantic source for real data: {', '.join(SEMANTICS)}; or a class table file (.csv/.tsv/.npy, "
                  f"e.g. from `zslkit classes embed`) that replaces the class embeddings, aligned by class name")
 
@@ -44,7 +48,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--data-root", help="folder (or file) in any supported layout: xlsa17, DEM, cycle-WGAN h5, npz "
                                          "(detected automatically)")
     p.add_argument("--semantic", help=SEMANTIC_HELP)
-    p.add_argument("--data-seed", type=int, default=0, help="seed of a synthetic dataset (default 0)")
+    p.add_argument("--data-seed", type=seed_type(), default=0, help="seed of a synthetic dataset (default 0)")
 
 
 def add_parser(sub) -> None:
@@ -65,7 +69,7 @@ def add_parser(sub) -> None:
     p.add_argument("--criterion", default=None, choices=list(CRITERIA),
                    help="what validation selection maximises (default: the method's own, shown by `zslkit methods "
                         "NAME`; gzsl_cs_h is H after calibrated stacking)")
-    p.add_argument("--seed", type=int, default=0, help="training seed (weights, episodes, noise)")
+    p.add_argument("--seed", type=seed_type(), default=0, help="training seed (weights, episodes, noise)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--log-to", action="append", default=[], choices=list(TRACKERS), metavar="TRACKER",
                    help=f"also log the monitored epochs and final metrics to {' or '.join(TRACKERS)} (repeatable; "
@@ -75,7 +79,7 @@ def add_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint "
                                                         "(all other options come from RUN_DIR/config.json)")
-    p.add_argument("--checkpoint-every", type=int, default=10, metavar="EPOCHS",
+    p.add_argument("--checkpoint-every", type=bounded(int, min=1), default=10, metavar="EPOCHS",
                    help="epochs between training checkpoints (default 10)")
     p.add_argument("--deterministic", action="store_true", help="ask torch for deterministic kernels")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -138,14 +142,63 @@ def run_fields(args, cli_overrides: dict) -> tuple[dict, dict, list[str]]:
 
 
 def collect_overrides(args) -> dict:
+    """The config overrides of the options and of ``--set``; an option and a ``--set`` that give one field two
+    different values are a usage error (``--epochs 2 --set epochs=1``)."""
     overrides = {OPTION_FIELDS.get(k, k): getattr(args, k) for k in OVERRIDE_OPTIONS if getattr(args, k, None) is not None}
     overrides.update(stage_overrides(args))
+    from_options = dict(overrides)
     for item in args.set:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = value.strip()
+        key, value = (part.strip() for part in item.split("=", 1))
+        field = key.replace("-", "_")
+        if field in from_options and str(from_options[field]) != value and not _same_number(from_options[field], value):
+            flag = "--" + next((o for o, f in OPTION_FIELDS.items() if f == field), field).replace("_", "-")
+            raise ConfigError(f"{flag} {from_options[field]} and --set {key}={value} give {field} two values; give one")
+        overrides[key] = value
     return overrides
+
+
+def _same_number(a, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+# options that set a config field of some methods only -> the field(s) they set
+def _option_fields(args) -> dict[str, list[str]]:
+    out = {"--" + k.replace("_", "-"): [OPTION_FIELDS.get(k, k)] for k in OVERRIDE_OPTIONS
+           if k != "variant" and getattr(args, k, None) is not None}
+    if getattr(args, "savepoints", None):
+        out["--savepoints"] = ["savepoints"]
+    if getattr(args, "checkpoint_metric", None):
+        out["--checkpoint-metric"] = ["checkpoint_metric"]
+    stages = [i.partition("=")[0].strip() for i in getattr(args, "reuse_stage", None) or []]
+    if stages:
+        out["--reuse-stage"] = [f"{s}_stage" for s in stages]
+    if getattr(args, "skip_stage", None):
+        out["--skip-stage"] = [f"{s}_stage" for s in args.skip_stage]
+    return out
+
+
+def check_method_options(method_cls, args) -> None:
+    """An option for a setting that ``method_cls`` lacks is a usage error naming the option and the methods that
+    have it (``--method cvc-zsl --savepoints 1``: a cycle-wgan option), not a guess at a similar setting."""
+    import dataclasses
+
+    from zslkit.methods.registry import available_methods, get_method
+
+    own = {f.name for f in dataclasses.fields(method_cls.config_class)}
+    for flag, fields in _option_fields(args).items():
+        missing = [f for f in fields if f not in own]
+        if not missing:
+            continue
+        having = [m for m in available_methods()
+                  if set(missing) <= {f.name for f in dataclasses.fields(get_method(m).config_class)}]
+        where = f"it applies to {', '.join(having)}" if having else "no installed method has it"
+        raise ConfigError(f"{flag}: {method_cls.name} has no setting {missing[0]} ({where}); drop {flag} or choose "
+                          f"--method {having[0] if having else '...'}")
 
 
 def stage_overrides(args) -> dict:
@@ -199,6 +252,14 @@ def run(args) -> int:
         from zslkit.errors import RunDirError
         from zslkit.experiment import load_spec
 
+        ignored = sorted(set(args.given_options or ()) - RESUME_OPTIONS)
+        if ignored:
+            flags = ", ".join("--" + d.replace("_", "-") for d in ignored)
+            raise ConfigError(f"--resume {args.resume} continues the run with the settings in its config.json, so "
+                              f"{flags} would be ignored: drop {'them' if len(ignored) > 1 else 'it'} (only --device, "
+                              f"--no-progress and --log-to go with --resume). To train with other settings: zslkit "
+                              f"train --config {Path(args.resume) / RUN_FILE} OPTIONS --out NEW")
+
         if (Path(args.resume) / "metrics.json").is_file():
             raise RunDirError(f"{args.resume}: this run is already finished (metrics.json exists); nothing to "
                               f"resume. To train it again: zslkit train ... --out {args.resume} --overwrite")
@@ -212,6 +273,7 @@ def run(args) -> int:
     fields, file_overrides, notes = run_fields(args, cli_overrides)
     method_name = fields.pop("method", None) or (DEFAULT_METHOD if DEFAULT_METHOD in available_methods() else "eszsl")
     method_cls = get_method(method_name)
+    check_method_options(method_cls, args)
     if args.config:
         check_overrides(method_cls, file_overrides, source=args.config)
     spec = RunSpec(method=method_cls.name, **{"dataset": DEFAULT_DATASET, **fields})

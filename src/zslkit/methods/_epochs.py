@@ -8,17 +8,74 @@ History rows (``model.history_``, written to ``curves.json`` "training"): ``stag
 "transductive", "gan"), ``epoch`` (1-based within the stage), ``loss`` (the stage's main training loss),
 ``lr``, ``time_s``, then method-specific numbers; ``monitor`` holds the validation metrics of evaluation
 points.
+
+Progress: on a terminal a tqdm bar; otherwise (a log file, a pipe, a scheduler's capture) plain lines, one about
+every tenth of the fit and one at its end, never ``\r`` frames. Either names the stage that the protocol set
+with :func:`progress_stage` ("validation candidate 2 of 4", "final fit").
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+import sys
 import time
 from typing import Callable
 
 from zslkit.errors import TrainingDivergedError
 
 SHOWN_METRICS = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
+_STAGE: contextvars.ContextVar[str | None] = contextvars.ContextVar("zslkit_progress_stage", default=None)
+
+
+@contextlib.contextmanager
+def progress_stage(label: str):
+    """Name the protocol stage that the fits inside run for (shown by their progress output)."""
+    token = _STAGE.set(label)
+    try:
+        yield
+    finally:
+        _STAGE.reset(token)
+
+
+def current_stage() -> str | None:
+    return _STAGE.get()
+
+
+class PlainProgress:
+    """tqdm's few methods used here, as plain lines on stderr: about ``lines`` of them per fit plus the last."""
+
+    def __init__(self, *, total: int, initial: int = 0, unit: str = "it", desc: str = "", lines: int = 10):
+        self.total, self.n, self.unit, self.desc = int(total), int(initial), unit, desc
+        self.step = max(1, math.ceil(self.total / lines)) if self.total else 1
+        self.postfix = ""
+        self._last = self.n
+
+    def set_postfix(self, values: dict, refresh: bool = False) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.n - self._last >= self.step or (self.total and self.n >= self.total):
+            self._last = self.n
+            of = f"/{self.total}" if self.total else ""
+            print(f"{self.desc}: {self.n}{of} {self.unit}" + (f" ({self.postfix})" if self.postfix else ""),
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def make_progress(*, total: int, initial: int, unit: str, desc: str):
+    """A tqdm bar on a terminal, plain lines elsewhere (stderr as it is now)."""
+    stream = sys.stderr
+    if getattr(stream, "isatty", None) and stream.isatty():
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, unit=unit, desc=desc, dynamic_ncols=True, leave=False,
+                    file=stream)
+    return PlainProgress(total=total, initial=initial, unit=unit, desc=desc)
 
 
 class EpochReporter:
@@ -30,10 +87,10 @@ class EpochReporter:
         self._t0 = time.perf_counter()
         self.bar = None
         if model.progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, unit=unit, desc=desc or model.name, dynamic_ncols=True,
-                            leave=False)
+            stage = current_stage()
+            label = desc or model.name
+            self.bar = make_progress(total=total, initial=initial, unit=unit,
+                                     desc=f"{label} [{stage}]" if stage else label)
 
     def end_epoch(self, context, *, stage: str, epoch: int, loss: float, lr: float | None = None,
                   evaluate: bool, advance: int = 1, watch: dict | None = None,

@@ -11,13 +11,16 @@ on the field itself::
         lr_grid: tuple = option((), "learning rates tried on validation", item=float, above=0)
 
 Values from the command line (``--set key=value``) and from presets are converted to the field's type by
-:func:`apply_overrides`; a wrong name gets close matches, a wrong value a :class:`ConfigError`.
+:func:`apply_overrides`; a wrong name gets close matches, a wrong value a :class:`ConfigError`. Every float
+must be finite (``lr=inf`` or ``gamma_exp=1e400`` are refused at the bounds, not found later as a divergence);
+a tuple declared with ``length=N`` (and every ``betas`` field, e.g. ``betas_g``: Adam's (beta1, beta2)) holds exactly N values.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from typing import Any
 
 from zslkit.errors import ConfigError
@@ -25,11 +28,13 @@ from zslkit.errors import ConfigError
 _BOUNDS = ("min", "above", "max", "below")
 
 
-def option(default, help: str, *, min=None, above=None, max=None, below=None, choices=None, item=None):
+def option(default, help: str, *, min=None, above=None, max=None, below=None, choices=None, item=None,
+           length=None):
     """A config field with its help text and bounds: ``min`` <= value, ``above`` < value, value <= ``max``,
-    value < ``below``, value in ``choices``; for tuples the bounds and choices apply to every element and
-    ``item`` is the element type (used when the default is empty)."""
-    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "item": item}
+    value < ``below``, value in ``choices``; for tuples the bounds and choices apply to every element,
+    ``item`` is the element type (used when the default is empty) and ``length`` the number of elements."""
+    meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "item": item,
+            "length": length}
     meta.update({k: v for k, v in zip(_BOUNDS, (min, above, max, below))})
     return dataclasses.field(default=default, metadata=meta)
 
@@ -37,6 +42,13 @@ def option(default, help: str, *, min=None, above=None, max=None, below=None, ch
 def field_help(field: dataclasses.Field) -> str:
     """The one-line help of a config field ("" when it was declared without :func:`option`)."""
     return str(field.metadata.get("help", ""))
+
+
+def field_length(field: dataclasses.Field) -> int | None:
+    """The number of values a tuple field must hold (``length=``; 2 for Adam's ``betas``), else None."""
+    if field.metadata.get("length") is not None:
+        return int(field.metadata["length"])
+    return 2 if "betas" in field.name.split("_") and isinstance(field.default, tuple) else None
 
 
 def field_bounds(field: dataclasses.Field) -> str:
@@ -61,10 +73,31 @@ def validate_config(cfg, owner: str = "") -> None:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         values = value if isinstance(value, tuple) else (value,)
+        length = field_length(f)
+        if isinstance(value, tuple) and length is not None and len(value) != length:
+            raise ConfigError(f"{prefix}{f.name} takes {length} values (e.g. {f.name}="
+                              f"{','.join(map(str, f.default)) if isinstance(f.default, tuple) and f.default else '...'}"
+                              f"), got {len(value)}: {value!r}")
         for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                where = f"an entry of {f.name}" if isinstance(value, tuple) else f.name
+                bounds = field_bounds(f)
+                raise ConfigError(f"{prefix}{where} must be a finite number{' ' + bounds if bounds else ''}, got {v!r}")
             if not _within(v, f.metadata):
                 where = f"an entry of {f.name}" if isinstance(value, tuple) else f.name
                 raise ConfigError(f"{prefix}{where} must be {field_bounds(f)}, got {v!r}")
+
+
+def empty_settings(cfg) -> list[str]:
+    """``name=value`` of the settings that leave a fit nothing to train or try (a ``*epochs`` field of 0, an empty
+    ``*grid`` or ``*space``): the likely reason a fit reported no validation point."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if (f.name.endswith("epochs") and isinstance(v, int) and not isinstance(v, bool) and v == 0) or (
+                isinstance(v, tuple) and not v and f.name.endswith(("grid", "space")) and f.default):
+            out.append(f"{f.name}={v!r}" if not isinstance(v, tuple) else f"{f.name}=(empty)")
+    return out
 
 
 def _within(v, m) -> bool:
