@@ -307,3 +307,26 @@ def test_evaluate_epoch_warning_is_that_epochs(tmp_path, capsys):
     for w in got["warnings"]:
         if w.startswith("ZSL T1"):
             assert w.startswith(f"ZSL T1 {100 * got['zsl_t1']:.1f}%")
+
+
+# ----- 5. reproduce: nothing to run is a usage error; no claims about a benchmark that does not exist ----------
+
+def test_reproduce_with_no_seeds_is_a_usage_error(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--paper", "cvc-zsl", "--dataset", "synthetic-tiny", "--seeds", "0", "--oracle-seeds",
+                 "0", "--out", str(out), "--device", "cpu"]) == 2
+    assert "runs nothing" in capsys.readouterr().err and not (out / "reproduce.md").exists()
+
+
+def test_reproduce_on_synthetic_tiny_claims_no_real_benchmark(tmp_path, capsys):
+    from zslkit.reproduce import real_benchmark
+
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--paper", "cvc-zsl", "--dataset", "synthetic-tiny", "--seeds", "1", "--oracle-seeds",
+                 "0", "--out", str(out), "--device", "cpu", "--no-progress", *FAST_CVC]) == 0
+    md = (out / "reproduce.md").read_text()
+    assert "REAL TINY" not in md and "TINY, real data" not in md
+    assert "published (no real benchmark)" in md and "there is no real TINY" in md and "SYNTHETIC" in md
+    assert json.loads((out / "reproduce.json").read_text())["benchmark"] is None
+    assert "(TINY, real data)" not in capsys.readouterr().out
+    assert real_benchmark("AWA2") and real_benchmark("CUB") and not real_benchmark("TINY")
