@@ -94,3 +94,19 @@ def test_narrow_generator_at_chance_is_flagged(digits):
     assert near_chance(diag)
     warns = health_warnings({"zsl_t1": 0.9, **model.result_extras()}, num_unseen=3, unseen_share=0.5)
     assert any("fidelity" in w for w in warns)
+
+
+def test_diagnostics_leave_the_gan_unchanged():
+    """The diagnostics draw their own noise: diagnosing every epoch or every third gives the same GAN."""
+    ds = make_synthetic("synthetic-tiny", seed=0, difficulty=0.2)
+    tv = ds.splits["trainval"]
+    seen = ds.seen_classes
+    lut = {c: i for i, c in enumerate(seen)}
+    X, y, E = ds.features[tv], np.array([lut[c] for c in ds.labels[tv]]), ds.class_embeddings[seen]
+    cfg = dict(epochs=3, hidden_g=32, hidden_d=32, batch_size=64, regressor_epochs=2, syn_per_unseen=10,
+               cls_epochs=1)
+    a = CycleWGAN(seed=0, device="cpu", progress=False, eval_every=1, **cfg).fit(X, y, E)
+    b = CycleWGAN(seed=0, device="cpu", progress=False, eval_every=3, **cfg).fit(X, y, E)
+    assert [r["loss"] for r in a.history_] == [r["loss"] for r in b.history_]
+    assert sum("seen_fidelity" in r for r in a.history_) == 3 and sum("seen_fidelity" in r for r in b.history_) == 1
+    assert a.generator_diagnostics() == b.generator_diagnostics()
