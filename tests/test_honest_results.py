@@ -330,3 +330,24 @@ def test_reproduce_on_synthetic_tiny_claims_no_real_benchmark(tmp_path, capsys):
     assert json.loads((out / "reproduce.json").read_text())["benchmark"] is None
     assert "(TINY, real data)" not in capsys.readouterr().out
     assert real_benchmark("AWA2") and real_benchmark("CUB") and not real_benchmark("TINY")
+
+
+# ----- 3. transductive CVC-ZSL from a saved inductive model -------------------------------------------------
+
+def test_inductive_checkpoint_is_refused_in_validation_and_recorded_in_fixed(tmp_path, capsys):
+    import hashlib
+
+    ind = tmp_path / "ind"
+    assert main(["train", "--method", "cvc-zsl", "--dataset", "synthetic-tiny", "--selection", "fixed", "--out",
+                 str(ind), "--no-progress", "--device", "cpu", *FAST_CVC]) == 0
+    trans = ["train", "--method", "cvc-zsl", "--dataset", "synthetic-tiny", "--setting", "transductive",
+             "--no-progress", "--device", "cpu", *FAST_CVC, "--set", f"inductive_checkpoint={ind}"]  # a run directory
+    capsys.readouterr()
+    assert main([*trans, "--out", str(tmp_path / "val")]) == 2
+    err = capsys.readouterr().err
+    assert "inductive_checkpoint" in err and "validation" in err and "--selection fixed" in err
+    assert not (tmp_path / "val" / "metrics.json").exists()
+    assert main([*trans, "--selection", "fixed", "--out", str(tmp_path / "fixed")]) == 0
+    reused = json.loads((tmp_path / "fixed" / "provenance.json").read_text())["reused_stages"]["inductive"]
+    assert reused["sha256"] == hashlib.sha256((ind / "model.pt").read_bytes()).hexdigest()
+    assert reused["path"] == str((ind / "model.pt").resolve()) and reused["field"] == "inductive_checkpoint"

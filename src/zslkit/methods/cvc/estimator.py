@@ -69,6 +69,9 @@ class CVCZSL(ZSLMethod):
                                   f"{'transductive' if self.transductive_ else 'inductive'}")
             self.restore_training_state(resume)
         warmup = cfg.inductive_epochs if self.transductive_ and not cfg.inductive_checkpoint else 0
+        self.reused_stages_ = {}  # the inductive model a transductive fit starts from (provenance.json)
+        if self.transductive_ and cfg.inductive_checkpoint:  # checked before any training, also when resumed
+            self._inductive = self._read_inductive(cfg.inductive_checkpoint)
         done = self._epochs_done + (warmup if self._stage == "transductive" else 0)
         self._reporter = EpochReporter(self, total=cfg.episodes * (cfg.epochs + warmup), unit="episode",
                                        initial=done * cfg.episodes)
@@ -145,7 +148,16 @@ class CVCZSL(ZSLMethod):
                                              tf32=cfg.tf32, device=dev)
         self.seen_rows_source_ = "inductive fine-tuned free rows"
 
-    def _load_inductive(self, path: str) -> None:
+    def _read_inductive(self, value: str) -> "CVCZSL":
+        """The saved cvc-zsl model (a model.pt or a run directory holding one), checked: cvc-zsl, this fit's
+        dimensions, and no more training classes than this fit has (a model trained on all seen classes has seen
+        the validation classes, so it is refused on the validation view of validation selection). Its file and
+        sha256 go to ``reused_stages_`` (provenance.json)."""
+        from pathlib import Path
+
+        from zslkit.data.matio import file_sha256
+
+        path = Path(value) / "model.pt" if Path(value).is_dir() else Path(value)
         other = ZSLMethod.load(path, device=self.device_)
         if not isinstance(other, CVCZSL):
             raise ConfigError(f"inductive_checkpoint {path}: a {other.name!r} model, not cvc-zsl")
@@ -154,7 +166,19 @@ class CVCZSL(ZSLMethod):
             raise ConfigError(f"inductive_checkpoint {path}: dimensions (features {other.feature_dim_}, embeddings "
                               f"{other.embedding_dim_}, hidden {other.config_.hidden_dim}) do not match this run "
                               f"({self.feature_dim_}, {self.embedding_dim_}, {self.config_.hidden_dim})")
-        self.net_.load_state_dict(other.net_.state_dict())
+        if other.num_train_classes_ > self.num_train_classes_:
+            raise ConfigError(f"inductive_checkpoint {path}: trained on {other.num_train_classes_} classes, this fit "
+                              f"has {self.num_train_classes_} training classes (the validation view of validation "
+                              f"selection?): the model has seen the classes scored as unseen here, so the validation "
+                              f"numbers would not be honest; use --selection fixed, or a model trained on the "
+                              f"validation view's classes")
+        self.reused_stages_ = {"inductive": {"field": "inductive_checkpoint", "path": str(path.resolve()),
+                                             "sha256": file_sha256(path), "method": other.name,
+                                             "num_train_classes": int(other.num_train_classes_)}}
+        return other
+
+    def _load_inductive(self, path: str) -> None:
+        self.net_.load_state_dict(self._inductive.net_.state_dict())
 
     def _train_transductive(self, Xn, yt, E, sampler, U, EU, context) -> None:
         cfg, dev, net, gen = self.config_, self.device_, self.net_, self._gen
