@@ -19,12 +19,11 @@ import numpy as np
 from zslkit.checkpointing import ProgressStore, capture_rng, restore_rng
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import ConfigError
-from zslkit.methods._epochs import progress_stage
 from zslkit.methods.base import ZSLMethod
-from zslkit.methods.config import apply_overrides, empty_settings, make_config, validate_config
+from zslkit.methods.config import apply_overrides, make_config, validate_config
 from zslkit.protocol.evaluate import TestScores
 from zslkit.protocol.health import health_warnings
-from zslkit.protocol.selection import SELECTION_MODES, validation_view, validation_views
+from zslkit.protocol.selection import SELECTION_MODES, validation_view
 from zslkit.tracking import CallbackList, EpochEvent
 
 log = logging.getLogger("zslkit.pipeline")
@@ -56,60 +55,24 @@ def fit_on(model: ZSLMethod, dataset: ZSLDataset, transductive: bool, monitor=No
 
 
 def best_row(history: list[dict], criterion: str, candidate: int | None = None,
-             stage: str | None = None, split="mean") -> dict | None:
+             stage: str | None = None) -> dict | None:
     """The first row with the highest ``criterion`` (ties keep the earliest evaluation point), among the rows
-    of ``candidate`` and of selection ``stage`` ("warmup" or "validation") when given. ``split``: "mean" (the
-    rows selection chooses among: the means over several validation splits, or the rows of a single split,
-    which carry no "split" key), a split index, or None (every row)."""
+    of ``candidate`` and of selection ``stage`` ("warmup" or "validation") when given."""
     best = None
     for row in history:
         if candidate is not None and row["candidate"] != candidate:
             continue
         if stage is not None and row.get("stage", "validation") != stage:
             continue
-        if split is not None and row.get("split", "mean") != split:
-            continue
         if best is None or row[criterion] > best[criterion] + 1e-12:
             best = row
     return best
 
 
-# racing over validation splits: after each split a candidate whose mean best so far is below the leader's by
-# more than this (criterion units) is not fitted on the remaining splits (docs/protocol.md)
-RACE_MARGIN = 0.05
-MEAN_KEYS = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "cs_gamma", "gzsl_cs_h")
-
-
-def mean_rows(history: list[dict], stage: str, candidate: int, splits: int, criterion: str) -> list[dict]:
-    """Rows of ``candidate`` averaged over its fitted splits, per (head, epoch) present in every one of them:
-    the metric means, ``split`` "mean", the criterion's spread (``criterion_std``) and per-split values."""
-    rows = [r for r in history if r.get("stage") == stage and r["candidate"] == candidate
-            and isinstance(r.get("split"), int)]
-    fitted = sorted({r["split"] for r in rows})
-    table: dict = {}
-    for r in rows:
-        key = (repr(sorted(r["overrides"].items())), r["epoch"])
-        table.setdefault(key, {})[r["split"]] = r
-    out = []
-    for (_, epoch), by_split in table.items():
-        if sorted(by_split) != fitted:
-            continue
-        per = [by_split[s] for s in fitted]
-        row = {"stage": stage, "candidate": candidate, "overrides": dict(per[0]["overrides"]), "epoch": epoch,
-               "split": "mean", "splits": len(fitted), "splits_planned": splits}
-        for k in MEAN_KEYS:
-            row[k] = float(np.mean([p[k] for p in per]))
-        row["criterion_std"] = float(np.std([p[criterion] for p in per]))
-        row["criterion_per_split"] = [float(p[criterion]) for p in per]
-        out.append(row)
-    out.sort(key=lambda r: r["epoch"])
-    return out
-
-
 def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, config, *, setting: str = "inductive",
                          criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
                          resumer: "_Resumer | None" = None, kept: dict | None = None, callbacks=None,
-                         stage: str = "validation", views: list[ZSLDataset] | None = None) -> dict:
+                         stage: str = "validation") -> dict:
     """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
     classes vs validation classes, test data never touched), score each evaluation point under every
     ``head_space`` entry, and return the best row by ``criterion`` (its ``overrides`` and ``epoch`` say what
@@ -118,82 +81,51 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
     (for methods that keep the validated model instead of retraining); ``callbacks`` (zslkit.tracking) see every
     new row as an ``EpochEvent`` (live progress, trackers, sweeps). ``stage`` tags the rows ("warmup" for the
     inductive warm-up of a transductive method). A fit stops early once ``validation_patience`` (a config
-    fraction of its epochs, 0: never) passes without a better point of that fit.
-
-    ``views`` (several validation views, :func:`zslkit.protocol.selection.validation_views`): every candidate is
-    fitted on each view in turn, its rows carry ``split``, and the criterion is averaged per (head, epoch) over
-    the splits (rows with ``split`` "mean", ``criterion_std``); selection chooses among those means. A candidate
-    whose mean best falls ``RACE_MARGIN`` below the leader's after a split is not fitted on the remaining ones.
-    ``kept`` is ignored with several views (the final model is then retrained)."""
+    fraction of its epochs, 0: never) passes without a better point of that fit."""
     make = make or (lambda cfg: method_cls(cfg))
     history = [] if history is None else history
     resumer = resumer or _Resumer(None)
     callbacks = CallbackList(callbacks)
     transductive = setting == "transductive"
-    views = views or [validation_view(dataset)]
-    multi = len(views) > 1
-    kept = None if multi else kept
+    view = validation_view(dataset)
     heads = method_cls.head_space(config, dataset, setting) or [{}]
     best = {"row": best_row(history, criterion, stage=stage)}
-    candidates = list(method_cls.search_space(config, dataset, setting))
-    alive = list(range(len(candidates)))
-    for s, view in enumerate(views):
-        for i in list(alive):
-            overrides = candidates[i]
-            fit_index = s * len(candidates) + i  # the resumer's position, in the order fits run
-            if resumer.done(stage, fit_index):
-                continue
-            cfg = apply_overrides(config, overrides)
-            patience = _patience(method_cls, cfg)
-            split = s if multi else None
+    for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
+        if resumer.done(stage, i):
+            continue
+        cfg = apply_overrides(config, overrides)
+        patience = _patience(method_cls, cfg)
 
-            def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience, _view=view, _split=split):
-                shown = None
-                for h, head in enumerate(heads):
-                    m.config_ = apply_overrides(_cfg, head)  # head fields change only build_classifier
-                    ts = TestScores(m, _view)
-                    met = ts.metrics(ts.best_gamma())
-                    row = {"stage": stage, "candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met}
-                    if _split is not None:
-                        row["split"] = _split
-                    history.append(row)
-                    callbacks.on_epoch(EpochEvent(stage, _i, int(epoch), met, row["overrides"], head=h))
-                    if _split is None and (best["row"] is None or row[criterion] > best["row"][criterion] + 1e-12):
-                        best["row"] = row
-                        if kept is not None:
-                            kept["state"] = copy.deepcopy(m.state_dict())
-                    if shown is None or met[criterion] > shown[criterion]:
-                        shown = met
-                m.config_ = _cfg
-                own = best_row(history, criterion, candidate=_i, stage=stage, split=_split if multi else "mean")
-                if _patience and own is not None and epoch - own["epoch"] >= _patience:
-                    raise _StopFit(epoch)
-                return shown
+        def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience):
+            shown = None
+            extras = getattr(m, "monitor_extras", dict)()  # e.g. cycle-wgan's generator diagnostics
+            for h, head in enumerate(heads):
+                m.config_ = apply_overrides(_cfg, head)  # head fields change only build_classifier
+                ts = TestScores(m, view)
+                met = ts.metrics(ts.best_gamma())
+                row = {"stage": stage, "candidate": _i, "overrides": {**_o, **head}, "epoch": int(epoch), **met,
+                       **extras}
+                history.append(row)
+                callbacks.on_epoch(EpochEvent(stage, _i, int(epoch), met, row["overrides"], head=h))
+                if best["row"] is None or row[criterion] > best["row"][criterion] + 1e-12:
+                    best["row"] = row
+                    if kept is not None:
+                        kept["state"] = copy.deepcopy(m.state_dict())
+                if shown is None or met[criterion] > shown[criterion]:
+                    shown = met
+            m.config_ = _cfg
+            own = best_row(history, criterion, candidate=_i, stage=stage)
+            if _patience and own is not None and epoch - own["epoch"] >= _patience:
+                raise _StopFit(epoch)
+            return shown
 
-            log.info("%s candidate %d%s: %s", stage, i, f" (validation split {s + 1}/{len(views)})" if multi else "",
-                     overrides or "(preset)")
-            extra = (lambda: {"best_state": kept["state"]}) if kept is not None else None
-            try:
-                fit_on(make(cfg), view, transductive, monitor,
-                       **resumer.fit_kwargs(stage, fit_index, history, extra=extra))
-            except _StopFit as stop:
-                log.info("%s candidate %d stopped at epoch %d: no better validation point for %d epochs", stage, i,
-                         stop.epoch, patience)
-        if multi and s + 1 < len(views) and len(alive) > 1:
-            running = {i: best_row(mean_rows(history, stage, i, len(views), criterion), criterion) for i in alive}
-            lead = max(r[criterion] for r in running.values() if r is not None)
-            dropped = [i for i in alive if running[i] is None or running[i][criterion] < lead - RACE_MARGIN]
-            if dropped:
-                log.info("%s: candidates %s dropped after split %d (mean %s more than %.2f below the leader's %.4f)",
-                         stage, dropped, s + 1, criterion, RACE_MARGIN, lead)
-            alive = [i for i in alive if i not in dropped]
-    if multi:
-        history[:] = [r for r in history if not (r.get("stage") == stage and r.get("split") == "mean")]
-        for i in range(len(candidates)):
-            history.extend(mean_rows(history, stage, i, len(views), criterion))
-        full = [r for r in history if r.get("stage") == stage and r.get("split") == "mean"
-                and r["splits"] == len(views)]
-        best["row"] = best_row(full, criterion) or best_row(history, criterion, stage=stage)
+        log.info("%s candidate %d: %s", stage, i, overrides or "(preset)")
+        extra = (lambda: {"best_state": kept["state"]}) if kept is not None else None
+        try:
+            fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs(stage, i, history, extra=extra))
+        except _StopFit as stop:
+            log.info("%s candidate %d stopped at epoch %d: no better validation point for %d epochs", stage, i,
+                     stop.epoch, patience)
     if best["row"] is None:
         raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
     return best["row"]
@@ -286,8 +218,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
 
     if selection == "fixed":
         model = make(config)
-        with progress_stage("fixed configuration"):
-            fit_on(model, dataset, transductive, **resumer.fit_kwargs("fixed", 0, history))
+        fit_on(model, dataset, transductive, **resumer.fit_kwargs("fixed", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(curve=True)
         chosen, final_cfg, val_metrics = {}, config, None
@@ -324,8 +255,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
             log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion],
                      chosen)
             model = make(final_cfg)
-            with progress_stage("final fit on trainval"):
-                fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
+            fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(best["cs_gamma"], curve=True)
         val_metrics = {k: best[k] for k in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "cs_gamma", "gzsl_cs_h")}
@@ -351,9 +281,8 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
                     kept.update(row=row, state=copy.deepcopy(m.state_dict()))
                 return met
 
-            with progress_stage(f"oracle candidate {i + 1}"):
-                fit_on(candidate, dataset, transductive, monitor,
-                       **resumer.fit_kwargs("oracle", i, history, extra=lambda: {"best_state": kept["state"]}))
+            fit_on(candidate, dataset, transductive, monitor,
+                   **resumer.fit_kwargs("oracle", i, history, extra=lambda: {"best_state": kept["state"]}))
             model = candidate
         best = kept["row"]
         if best is None or kept["state"] is None:

@@ -185,6 +185,12 @@ class CycleWGAN(ZSLMethod):
             return {}
         return generator_diagnostics(self, X, y, E)
 
+    def monitor_extras(self) -> dict:
+        """The current GAN epoch's generator diagnostics (its history row's ``seen_fidelity`` and ``spread_ratio``),
+        for the validation rows of history.json."""
+        last = self.history_[-1] if getattr(self, "history_", None) else {}
+        return {k: last[k] for k in ("seen_fidelity", "spread_ratio") if k in last}
+
     def result_extras(self) -> dict:
         """Numbers about the chosen model that go into metrics.json (and the health checks): the generator's
         seen-class fidelity, its chance level and the spread ratio, prefixed ``generator_``."""
