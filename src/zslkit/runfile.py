@@ -53,6 +53,10 @@ def _positive(v) -> str | None:
     return _integer(v) or (None if v >= 1 else "an integer >= 1")
 
 
+def _optional_positive(v) -> str | None:
+    return None if v is None else _positive(v) and "an integer >= 1 or null"
+
+
 def _flag(v) -> str | None:
     return None if isinstance(v, bool) else "true or false"
 
@@ -86,6 +90,7 @@ KEYS: dict[str, tuple[Callable[[Any], str | None], Any]] = {
     "device": (_text, "auto"),
     "deterministic": (_flag, False),
     "checkpoint_every": (_positive, 10),
+    "val_splits": (_optional_positive, None),  # validation class splits (None: the protocol's rule)
     "overrides": (_mapping, None),
 }
 
@@ -157,8 +162,8 @@ def run_file_fields(spec, config=None) -> dict:
     overrides = dict(fields.get("overrides") or {})
     out = {"method": fields["method"], "variant": overrides.pop("variant", None)}
     for key in KEYS:
-        if key not in ("method", "variant", "overrides"):
-            out[key] = fields.get(key, KEYS[key][1])
+        if key not in ("method", "variant", "overrides") and key in fields:  # a key the spec has
+            out[key] = fields[key]
     for key in ("dataset", "semantic"):
         if isinstance(out[key], str) and Path(out[key]).exists():
             out[key] = str(Path(out[key]).resolve())
