@@ -81,3 +81,22 @@ def test_existing_out_is_kept_unless_overwrite(run_dir, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"mine"
     assert main([*args, "--overwrite"]) == 0
     assert np.load(out)["features"].shape[0] == 2 * emb.shape[0]
+
+
+def test_synthesized_features_carry_their_provenance(run_dir, tmp_path):
+    import hashlib
+    import json
+
+    d, model, emb = run_dir
+    for name in ("p.npz", "p.h5"):
+        out = tmp_path / name
+        assert main(["synthesize", str(d), "--classes", str(d / "classes.npy"), "--per-class", "2", "--out", str(out),
+                     "--seed", "3", "--device", "cpu"]) == 0
+        if name.endswith(".npz"):
+            rec = json.loads(str(np.load(out)["zslkit_provenance"]))
+        else:
+            with h5py.File(out, "r") as fh:
+                rec = json.loads(fh["info/zslkit_provenance"][()].decode())
+        assert rec["synthetic"] is True and rec["seed"] == 3 and rec["method"] == "cycle-wgan"
+        assert rec["model_sha256"] == hashlib.sha256((d / "model.pt").read_bytes()).hexdigest()
+        assert rec["classes_sha256"] == hashlib.sha256((d / "classes.npy").read_bytes()).hexdigest()

@@ -5,10 +5,10 @@ f-CLSWGAN). Class embeddings come from a ``.npy``, ``.npz``, ``.csv``, ``.txt`` 
 class, A = the model's embedding dimension). The output format follows the extension of ``--out``:
 
 * ``.npz``: ``features`` (M x D float32), ``labels`` (M, 0-based rows of the embeddings file),
-  ``class_embeddings`` (C x A);
+  ``class_embeddings`` (C x A), ``zslkit_provenance`` (a JSON string: see ``provenance_record``);
 * ``.h5`` / ``.hdf5``: cycle-WGAN's pseudo-feature layout (routines/augment_features.py): ``/train/X``,
   ``/train/Y`` (1-based class ids = row + 1), ``/train/A/continuous`` (per-sample embedding) and string scalars
-  ``/info/{dataset,num_features,domain,architecture,architecture_file,timestamp}``.
+  ``/info/{dataset,num_features,domain,architecture,architecture_file,timestamp,zslkit_provenance}``.
 
 ``--epoch E`` synthesises with the generator kept at GAN epoch E (``zslkit train --savepoints``) instead of the final
 one (the reference's ``augment_features.py`` asks which savepoint to use).
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.cli import bounded, seed_type
 from zslkit.data.arrays import read_matrix
 from zslkit.errors import ConfigError, DataError, RunDirError
 
@@ -38,13 +39,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--classes", required=True, metavar="EMBEDDINGS",
                    help="class embeddings, C x A (one row per class): .npy, .npz, .csv, .txt or .mat")
     p.add_argument("--classes-key", help="array name inside a .npz/.mat embeddings file")
-    p.add_argument("--per-class", required=True, type=int, metavar="N", help="features to generate per class")
+    p.add_argument("--per-class", required=True, type=bounded(int, min=1), metavar="N", help="features to generate per class")
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .npz, .h5 or .hdf5")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    p.add_argument("--seed", type=seed_type(), default=0, help="seed of the noise (default 0)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--domain", default="unseen", help="the /info/domain string of the .h5 output (default unseen)")
-    p.add_argument("--epoch", type=int, metavar="E",
+    p.add_argument("--epoch", type=bounded(int, min=1), metavar="E",
                    help="synthesise with the generator kept at GAN epoch E (zslkit train --savepoints) instead of the "
                         "final one")
     p.set_defaults(func=_run)
@@ -79,6 +80,28 @@ def write_h5(path: Path, features: np.ndarray, labels: np.ndarray, embeddings: n
     return atomic_write_bytes(buf.getvalue(), path)
 
 
+def provenance_record(run_dir: Path, model, classes: str, args) -> dict:
+    """Where synthesized features come from: always synthetic (generated), by which model file (sha256), from
+    which class embeddings (sha256), seed and generator epoch, and the data the generator was trained on (the run's
+    provenance: real or synthetic, source, split sha256)."""
+    from zslkit.data.matio import file_sha256
+    from zslkit.runs import now_iso
+
+    trained_on = {}
+    prov = run_dir / "provenance.json"
+    if prov.is_file():
+        try:
+            data = json.loads(prov.read_text(encoding="utf-8")).get("dataset") or {}
+            trained_on = {k: data.get(k) for k in ("name", "synthetic", "source", "split_sha256")}
+        except (json.JSONDecodeError, AttributeError):
+            trained_on = {"error": f"{prov}: not readable JSON"}
+    return {"synthetic": True, "kind": "features synthesized by a trained generator", "method": model.name,
+            "model": str((run_dir / "model.pt").resolve()), "model_sha256": file_sha256(run_dir / "model.pt"),
+            "classes": str(Path(classes).resolve()), "classes_sha256": file_sha256(classes), "seed": args.seed,
+            "per_class": args.per_class, "generator_epoch": getattr(model, "generator_epoch_", None),
+            "generator_trained_on": trained_on, "written_at": now_iso()}
+
+
 def _run(args) -> int:
     from zslkit.methods.base import ZSLMethod
     from zslkit.runs import atomic_write_bytes, now_iso
@@ -106,9 +129,10 @@ def _run(args) -> int:
         raise DataError(args.classes, None, f"embedding dimension mismatch: the file has {E.shape[1]} columns, the "
                         f"model expects {model.embedding_dim_} (one row per class)")
     features, labels = model.synthesize(E, args.per_class, generator=args.seed)
+    record = json.dumps(provenance_record(run_dir, model, args.classes, args), sort_keys=True)
     if fmt == "npz":
         buf = io.BytesIO()
-        np.savez(buf, features=features, labels=labels, class_embeddings=E)
+        np.savez(buf, features=features, labels=labels, class_embeddings=E, zslkit_provenance=np.array(record))
         atomic_write_bytes(buf.getvalue(), out)
     else:
         dataset = "unknown"
@@ -122,7 +146,7 @@ def _run(args) -> int:
                 "num_features": features.shape[0], "domain": args.domain,
                 "architecture": json.dumps({"method": model.name, "variant": getattr(model.config_, "variant", ""),
                                             "generator_epoch": model.generator_epoch_}),
-                "architecture_file": str(run_dir / "model.pt"), "timestamp": now_iso()}
+                "architecture_file": str(run_dir / "model.pt"), "timestamp": now_iso(), "zslkit_provenance": record}
         write_h5(out, features, labels, E, info)
     print(f"wrote {features.shape[0]} features ({E.shape[0]} classes x {args.per_class}, dim {features.shape[1]}) "
           f"to {out}")
