@@ -19,8 +19,9 @@ import numpy as np
 from zslkit.checkpointing import ProgressStore, capture_rng, restore_rng
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import ConfigError
+from zslkit.methods._epochs import progress_stage
 from zslkit.methods.base import ZSLMethod
-from zslkit.methods.config import apply_overrides, make_config, validate_config
+from zslkit.methods.config import apply_overrides, empty_settings, make_config, validate_config
 from zslkit.protocol.evaluate import TestScores
 from zslkit.protocol.health import health_warnings
 from zslkit.protocol.selection import SELECTION_MODES, validation_view
@@ -90,7 +91,8 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
     view = validation_view(dataset)
     heads = method_cls.head_space(config, dataset, setting) or [{}]
     best = {"row": best_row(history, criterion, stage=stage)}
-    for i, overrides in enumerate(method_cls.search_space(config, dataset, setting)):
+    candidates = list(method_cls.search_space(config, dataset, setting))
+    for i, overrides in enumerate(candidates):
         if resumer.done(stage, i):
             continue
         cfg = apply_overrides(config, overrides)
@@ -122,12 +124,15 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
         log.info("%s candidate %d: %s", stage, i, overrides or "(preset)")
         extra = (lambda: {"best_state": kept["state"]}) if kept is not None else None
         try:
-            fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs(stage, i, history, extra=extra))
+            with progress_stage(f"{stage} candidate {i + 1} of {len(candidates)}"):
+                fit_on(make(cfg), view, transductive, monitor, **resumer.fit_kwargs(stage, i, history, extra=extra))
         except _StopFit as stop:
             log.info("%s candidate %d stopped at epoch %d: no better validation point for %d epochs", stage, i,
                      stop.epoch, patience)
     if best["row"] is None:
-        raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select")
+        why = ([] if candidates else ["an empty search space"]) + empty_settings(config)
+        raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select"
+                          + (f" (nothing to train or try: {', '.join(why)})" if why else ""))
     return best["row"]
 
 
@@ -218,7 +223,8 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
 
     if selection == "fixed":
         model = make(config)
-        fit_on(model, dataset, transductive, **resumer.fit_kwargs("fixed", 0, history))
+        with progress_stage("fixed configuration"):
+            fit_on(model, dataset, transductive, **resumer.fit_kwargs("fixed", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(curve=True)
         chosen, final_cfg, val_metrics = {}, config, None
@@ -255,7 +261,8 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
             log.info("selected on validation (%s=%.4f): %s; retraining on trainval", criterion, best[criterion],
                      chosen)
             model = make(final_cfg)
-            fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
+            with progress_stage("final fit on trainval"):
+                fit_on(model, dataset, transductive, **resumer.fit_kwargs("final", 0, history))
         scores = TestScores(model, dataset)
         metrics = scores.metrics(best["cs_gamma"], curve=True)
         val_metrics = {k: best[k] for k in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h", "cs_gamma", "gzsl_cs_h")}
@@ -281,8 +288,9 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
                     kept.update(row=row, state=copy.deepcopy(m.state_dict()))
                 return met
 
-            fit_on(candidate, dataset, transductive, monitor,
-                   **resumer.fit_kwargs("oracle", i, history, extra=lambda: {"best_state": kept["state"]}))
+            with progress_stage(f"oracle candidate {i + 1}"):
+                fit_on(candidate, dataset, transductive, monitor,
+                       **resumer.fit_kwargs("oracle", i, history, extra=lambda: {"best_state": kept["state"]}))
             model = candidate
         best = kept["row"]
         if best is None or kept["state"] is None:

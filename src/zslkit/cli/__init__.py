@@ -143,7 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
         if info.name.endswith("_cmd"):
             importlib.import_module(f"zslkit.cli.{info.name}").add_parser(sub)
+    fill_descriptions(parser)
     return parser
+
+
+def fill_descriptions(parser: argparse.ArgumentParser) -> None:
+    """Every (sub-)command's ``-h`` opens with a description: its one-line help where it declares none."""
+    for action in parser._actions:  # argparse has no public list of sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):
+                    text = helps[name]
+                    sub.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+                fill_descriptions(sub)
 
 
 class _Console(logging.StreamHandler):

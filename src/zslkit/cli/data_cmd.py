@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from zslkit.cli import bounded, seed_type
 from zslkit.data.download import ALIASES
 from zslkit.data.layouts import LAYOUTS
 from zslkit.data.xlsa17 import SEMANTICS
@@ -32,14 +33,18 @@ def add_parser(subparsers) -> None:
                                           "docs/data.md and docs/features.md.")
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
-    info = sub.add_parser("info", help="summary and validation checks of a dataset folder/file or preset")
+    info = sub.add_parser("info", help="summary and validation checks of a dataset folder/file or preset",
+                          description="Print a dataset's layout, sizes, splits, provenance (real or synthetic) and "
+                                      "the result of each validation check ZSLDataset makes on construction.")
     info.add_argument("path", metavar="PATH", help="dataset folder or file, or a synthetic preset name")
     info.add_argument("--semantic", default=None,
                       help=f"semantic source: {' | '.join(SEMANTICS)} (default: the layout's)")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=_info)
 
-    conv = sub.add_parser("convert", help="convert a dataset to another layout")
+    conv = sub.add_parser("convert", help="convert a dataset to another layout",
+                          description="Load a dataset in any supported layout (or a synthetic preset) and write it "
+                                      "in another one; the written files are read back and validated.")
     conv.add_argument("src", metavar="SRC", help="dataset folder or file (or a preset name)")
     conv.add_argument("--to", required=True, choices=LAYOUTS, help="target layout")
     conv.add_argument("--out", required=True, metavar="DST", help="output folder (npz: a .npz file or a folder)")
@@ -49,7 +54,8 @@ def add_parser(subparsers) -> None:
     conv.add_argument("--overwrite", action="store_true", help="replace dataset files that already exist in DST")
     conv.set_defaults(func=_convert)
 
-    dl = sub.add_parser("download", help="download and unpack a public benchmark archive")
+    dl = sub.add_parser("download", help="download and unpack a public benchmark archive",
+                        description="Download a public benchmark archive (resumable, sha256-checked) and unpack it.")
     dl.add_argument("name", metavar="NAME", help=f"archive or benchmark name: {', '.join(ALIASES)} (the benchmarks "
                                                  f"all come from one archive)")
     dl.add_argument("--to", required=True, metavar="DIR", help="target folder")
@@ -60,18 +66,22 @@ def add_parser(subparsers) -> None:
     dl.set_defaults(func=_download)
 
     bd = sub.add_parser("build", help="join extracted features and class embeddings into a ZSL dataset with a "
-                                      "proposed-split style split")
-    bd.add_argument("--features", required=True, metavar="OUT",
+                                      "proposed-split style split",
+                        description="Join the output of `zslkit features extract` with a class table (aligned by "
+                                    "class name) and draw a proposed-split style split (unseen classes, validation "
+                                    "classes, test_seen samples); write it in a layout and validate it.")
+    bd.add_argument("--features", required=True, metavar="DIR",
                     help="output folder of `zslkit features extract` (res101.mat + classes.txt, or features.npz)")
     bd.add_argument("--classes", required=True, metavar="FILE",
                     help="class table: what `zslkit classes embed` writes, or a CSV with a header row naming the "
                          "attributes and the class name in the first column")
     which = bd.add_mutually_exclusive_group(required=True)
     which.add_argument("--unseen", metavar="A,B,C", help="comma-separated unseen class names")
-    which.add_argument("--unseen-fraction", type=float, metavar="F", help="fraction of the classes drawn as unseen")
-    bd.add_argument("--val-fraction", type=float, default=0.3, metavar="F",
+    which.add_argument("--unseen-fraction", type=bounded(float, above=0, below=1), metavar="F",
+                       help="fraction of the classes drawn as unseen")
+    bd.add_argument("--val-fraction", type=bounded(float, above=0, below=1), default=0.3, metavar="F",
                     help="fraction of the seen classes used as validation classes (default 0.3)")
-    bd.add_argument("--seed", type=int, default=0, help="seed of the random choices (default 0)")
+    bd.add_argument("--seed", type=seed_type(), default=0, help="seed of the random choices (default 0)")
     bd.add_argument("--to", default=LAYOUTS[0], choices=LAYOUTS, help="layout to write")
     bd.add_argument("--out", required=True, metavar="DIR", help="output folder")
     bd.add_argument("--overwrite", action="store_true", help="replace dataset files that already exist in DIR")

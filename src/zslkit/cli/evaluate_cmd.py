@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zslkit.cli import bounded
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="re-evaluate a finished run from its checkpoint",
@@ -21,7 +23,7 @@ def add_parser(sub) -> None:
                    help="score on data whose split differs from the run's (another split sha256, other classes or "
                         "split sizes); without it that is an error")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--epoch", type=int, metavar="E",
+    p.add_argument("--epoch", type=bounded(int, min=1), metavar="E",
                    help="score the generator kept at GAN epoch E (cycle-wgan --savepoints) instead of the final one; "
                         "writes RUN_DIR/evaluation-epochE.json")
     p.set_defaults(func=run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from zslkit.cli import bounded, seed_type
 from zslkit.errors import ConfigError
 from zslkit.features.extract import FORMATS
 from zslkit.features.sources import INTERPOLATIONS
@@ -26,15 +27,15 @@ def add_parser(subparsers) -> None:
     ex.add_argument("--weights", metavar="FILE", default=None,
                     help="local checkpoint instead of downloading the published weights (other key names of the same "
                          "architecture are matched by position, shapes checked); 'random' = untrained network")
-    ex.add_argument("--image-size", type=int, default=None, metavar="N",
+    ex.add_argument("--image-size", type=bounded(int, min=1), default=None, metavar="N",
                     help="input side in pixels (default: the backbone's recipe, e.g. 224)")
-    ex.add_argument("--crop-fraction", type=float, default=None, metavar="F",
+    ex.add_argument("--crop-fraction", type=bounded(float, above=0, max=1), default=None, metavar="F",
                     help="resize the shorter side to N/F, then centre-crop N (default: the recipe's, e.g. 0.875; "
                          "1 = no margin cropped)")
     ex.add_argument("--interpolation", default=None, choices=INTERPOLATIONS,
                     help="resize interpolation (default: the recipe's)")
-    ex.add_argument("--batch-size", type=int, default=64, metavar="B", help="images per forward pass (default 64)")
-    ex.add_argument("--workers", type=int, default=None, metavar="W",
+    ex.add_argument("--batch-size", type=bounded(int, min=1), default=64, metavar="B", help="images per forward pass (default 64)")
+    ex.add_argument("--workers", type=bounded(int, min=0), default=None, metavar="W",
                     help="image-loading worker processes (default: min(4, CPUs - 1))")
     ex.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (float16 autocast on CUDA)")
     ex.add_argument("--out", required=True, metavar="OUT", help="output folder")
@@ -42,10 +43,10 @@ def add_parser(subparsers) -> None:
                     help="mat: res101.mat in the xlsa17 layout (default); npz: features.npz")
     ex.add_argument("--skip-bad", action="store_true",
                     help="skip unreadable images (listed in provenance.json) instead of stopping with an error")
-    ex.add_argument("--chunk-size", type=int, default=2048, metavar="N",
+    ex.add_argument("--chunk-size", type=bounded(int, min=1), default=2048, metavar="N",
                     help="images per resumable chunk written to OUT/.partial (default 2048, rounded up to whole "
                          "batches)")
-    ex.add_argument("--seed", type=int, default=0, help="seed of a random initialisation (--weights random)")
+    ex.add_argument("--seed", type=seed_type(), default=0, help="seed of a random initialisation (--weights random)")
     ex.add_argument("--overwrite", action="store_true", help="replace finished features of another job in OUT")
     ex.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ex.set_defaults(func=_extract)

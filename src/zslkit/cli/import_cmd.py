@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from zslkit.cli import seed_type
+
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
@@ -16,7 +18,7 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
                                          "the reference's DEM folder data/AwA1_data)")
     p.add_argument("--semantic", help="semantic source the model was trained with (att, original_att, ...; default: "
                                       "the layout's own, which for the DEM layout is the reference's choice)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of a synthetic dataset (default 0)")
+    p.add_argument("--data-seed", type=seed_type(), default=0, help="seed of a synthetic dataset (default 0)")
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.add_argument("--device", default="auto", help="device that scores the imported model: auto, cpu, cuda, cuda:N")

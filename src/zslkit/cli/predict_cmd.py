@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zslkit.cli import bounded
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="predict classes (described by embeddings) for new features",
@@ -16,10 +18,15 @@ def add_parser(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (its model.pt is used)")
     p.add_argument("--features", required=True, help="N x D matrix (.npy, .npz, .csv, .txt, .mat)")
     p.add_argument("--features-key", help="array name inside a .npz/.mat features file")
-    p.add_argument("--classes", required=True, help="K x A class embeddings (.npy, .npz, .csv, .txt, .mat)")
+    p.add_argument("--classes", required=True,
+                   help="K x A class embeddings (.npy, .npz, .csv, .txt, .mat), or a class table (.csv/.tsv with a "
+                        "header row and the class name first, as `zslkit classes embed` writes; .npy with "
+                        "<stem>.classes.txt beside it): its class names are used")
     p.add_argument("--classes-key", help="array name inside a .npz/.mat embeddings file")
-    p.add_argument("--class-names", help="text file with one name per class (default class_0..)")
-    p.add_argument("--top-k", type=int, default=1, help="classes (with probabilities) listed per feature row")
+    p.add_argument("--class-names", help="text file with one name per class (default: the class table's names, "
+                                         "else class_0..)")
+    p.add_argument("--top-k", type=bounded(int, min=1), default=1,
+                   help="classes (with probabilities) listed per feature row")
     p.add_argument("--out", help="CSV file to write (default: standard output)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.set_defaults(func=run)
@@ -31,18 +38,23 @@ def run(args) -> int:
     from zslkit.methods.base import ZSLMethod
 
     run_dir = Path(args.run_dir)
+    for option, path in (("--features", args.features), ("--classes", args.classes)):
+        if Path(path).is_dir():
+            raise DataError(path, None, f"is a folder; {option} takes a file")
     model = ZSLMethod.load(run_dir / "model.pt", device=args.device)
     X = read_matrix(args.features, args.features_key)
-    E = read_matrix(args.classes, args.classes_key)
+    table_names, E = read_classes(args.classes, args.classes_key)
     if X.shape[1] != model.feature_dim_:
         raise DataError(args.features, args.features_key, f"features have {X.shape[1]} columns; the model in "
                         f"{run_dir} was trained on {model.feature_dim_}-d features")
     if E.shape[1] != model.embedding_dim_:
         raise DataError(args.classes, args.classes_key, f"class embeddings have {E.shape[1]} columns; the model "
                         f"in {run_dir} expects {model.embedding_dim_}-d embeddings")
-    names = read_names(args.class_names) if args.class_names else [f"class_{i}" for i in range(E.shape[0])]
+    names = (read_names(args.class_names) if args.class_names else table_names
+             or [f"class_{i}" for i in range(E.shape[0])])
     if len(names) != E.shape[0]:
         raise DataError(args.class_names, None, f"{len(names)} names for {E.shape[0]} class embeddings")
+    check_classes(names, E, args.class_names or args.classes, args.classes, args.classes_key)
     if not 1 <= args.top_k <= E.shape[0]:
         raise ConfigError(f"--top-k must be between 1 and the number of classes ({E.shape[0]})")
     proba = model.predict_proba(X, E)
@@ -65,3 +77,45 @@ def run(args) -> int:
     if args.out:
         print(f"wrote {X.shape[0]} predictions over {E.shape[0]} classes to {args.out}")
     return 0
+
+
+def read_classes(path: str, key: str | None) -> tuple[list[str] | None, np.ndarray]:
+    """(class names or None, K x A embeddings): a class table (.csv/.tsv with a header whose first field is not a
+    number; .npy with ``<stem>.classes.txt`` beside it) gives its names, any other matrix file none."""
+    from zslkit.data.arrays import read_matrix
+    from zslkit.data.classtable import names_file, read_class_table
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if key is None and ((suffix == ".npy" and names_file(p).is_file()) or (suffix in (".csv", ".tsv")
+                                                                           and _has_header(p, suffix))):
+        return read_class_table(p)
+    return None, read_matrix(path, key)
+
+
+def _has_header(path: Path, suffix: str) -> bool:
+    """Whether a .csv/.tsv starts with a header row (its first field is not a number): a class table."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = next((line for line in fh if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
+        return False  # read_matrix reports the problem
+    field = first.split("\t" if suffix == ".tsv" else ",")[0].strip()
+    try:
+        float(field)
+        return False
+    except ValueError:
+        return True
+
+
+def check_classes(names: list[str], E: np.ndarray, names_source: str, path: str, key: str | None) -> None:
+    """Candidate classes must be distinct: no name twice, no all-zero embedding (it scores every feature alike)."""
+    from zslkit.errors import DataError
+
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(names_source, None, f"class names appear more than once: {dupes}")
+    zero = [names[i] for i in np.flatnonzero(~np.any(E != 0, axis=1))]
+    if zero:
+        raise DataError(path, key, f"all-zero class embeddings (no information to score them by) for "
+                                   f"{len(zero)} of {E.shape[0]} classes: {zero[:5]}{' ...' if len(zero) > 5 else ''}")

@@ -8,7 +8,11 @@ FORMATS = ("markdown", "csv", "json")  # the command's own output formats (repor
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="compare finished runs (methods x datasets x settings, mean ± std over seeds)")
+    p = sub.add_parser("report", help="compare finished runs (methods x datasets x settings, mean ± std over seeds)",
+                       description="One table over finished run directories (folders are searched): one row per "
+                                   "configuration, mean ± std over its seeds, with how each was selected and on what "
+                                   "data. A damaged run directory is skipped and listed; a sweep folder gives its "
+                                   "summary.")
     p.add_argument("run_dirs", nargs="+", help="run directories (folders holding several runs are searched); a sweep "
                                                "folder (zslkit sweep) gives its summary")
     p.add_argument("--format", choices=FORMATS, default=FORMATS[0], help="table format")
@@ -30,7 +34,9 @@ def find_runs(paths: list[str]) -> list[Path]:
 def run(args) -> int:
     import json
 
-    from zslkit.errors import RunDirError
+    import sys
+
+    from zslkit.errors import RunDirError, ZslkitError
     from zslkit.reporting.tables import aggregate, load_run, notes, render_rows
     from zslkit.runs import atomic_write_bytes
     from zslkit.sweep.summary import build, is_sweep, render_summary
@@ -45,7 +51,17 @@ def run(args) -> int:
     dirs = find_runs([p for p in args.run_dirs if p not in sweeps])
     if not dirs:
         raise RunDirError(f"no finished runs (metrics.json) under {', '.join(args.run_dirs)}")
-    rows = aggregate([load_run(d) for d in dirs])
+    runs, skipped = [], []
+    for d in dirs:  # one damaged run directory does not hide the others: it is skipped and listed
+        try:
+            runs.append(load_run(d))
+        except (ZslkitError, KeyError, TypeError, ValueError) as exc:
+            skipped.append(f"{d}: {exc if isinstance(exc, ZslkitError) else f'{type(exc).__name__}: {exc}'}")
+    for line in skipped:
+        print(f"zslkit: warning: skipped damaged run {line}", file=sys.stderr)
+    if not runs:
+        raise RunDirError(f"no readable finished runs under {', '.join(args.run_dirs)} ({len(skipped)} damaged)")
+    rows = aggregate(runs)
     if args.format == "json":
         text = json.dumps(rows, indent=2) + "\n"
     else:
@@ -57,6 +73,9 @@ def run(args) -> int:
         print("note: rows with selection 'oracle' were selected on the TEST set (comparison with published tables only)")
     if any(r["data"] == "synthetic" for r in rows):
         print("note: rows with data 'synthetic' come from zslkit's generated datasets, not the real benchmarks")
+    if skipped:
+        print(f"note: {len(skipped)} damaged run director{'y' if len(skipped) == 1 else 'ies'} skipped (not in the "
+              f"table): {'; '.join(skipped)}")
     if args.out:
         atomic_write_bytes(text.encode("utf-8"), Path(args.out))
     return 0

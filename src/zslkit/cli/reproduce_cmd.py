@@ -3,6 +3,7 @@ published numbers; the work is ``zslkit.reproduce.reproduce``, this module parse
 
 from __future__ import annotations
 
+from zslkit.cli import bounded
 from zslkit.cli.train_cmd import SEMANTIC_HELP
 from zslkit.data.catalog import REAL_BENCHMARKS
 from zslkit.reproduce import papers
@@ -18,8 +19,8 @@ def add_parser(sub) -> None:
                    help=f"a benchmark name ({', '.join(REAL_BENCHMARKS)}; needs --data-root) or a synthetic preset")
     p.add_argument("--data-root", help="folder holding the real benchmark (res101.mat + split file, or another layout)")
     p.add_argument("--semantic", help="override the semantic source the paper used for this dataset; " + SEMANTIC_HELP)
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1) for the validation runs")
-    p.add_argument("--oracle-seeds", type=int, default=1, help="seeds for the oracle (test-selected) runs")
+    p.add_argument("--seeds", type=bounded(int, min=0), default=5, help="number of seeds (0..N-1) for the validation runs")
+    p.add_argument("--oracle-seeds", type=bounded(int, min=0), default=1, help="seeds for the oracle (test-selected) runs")
     p.add_argument("--out", help="output folder (default runs/reproduce-<paper>-<dataset>)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")

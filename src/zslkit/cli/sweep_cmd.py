@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from zslkit.cli import bounded, seed_type
 from zslkit.cli.train_cmd import DEFAULT_METHOD, SEMANTIC_HELP
 from zslkit.pipeline import SETTINGS
 from zslkit.sweep.space import SCHEDULERS, SEARCHES
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data-root", action="append", default=[], metavar="DIR",
                    help="data folder in any supported layout (repeatable; on a cluster, a path every node sees)")
     p.add_argument("--semantic", help=SEMANTIC_HELP)
-    p.add_argument("--data-seed", type=int, default=0, help="seed of synthetic datasets (default 0)")
+    p.add_argument("--data-seed", type=seed_type(), default=0, help="seed of synthetic datasets (default 0)")
     p.add_argument("--setting", default=SETTINGS[0], choices=SETTINGS,
                    help="inductive, or transductive (unlabeled test_unseen features used in training)")
     p.add_argument("--seeds", default="0", help="training seeds, e.g. 0-4 or 0,2,5 (default 0)")
@@ -38,16 +39,16 @@ def add_parser(sub) -> None:
     p.add_argument("--search", default="grid", choices=SEARCHES,
                    help="grid (every combination), random (--samples distinct combinations, sampling seed 0) or "
                         "optuna (TPE over the --param lists, --samples configurations per dataset)")
-    p.add_argument("--samples", type=int, help="configurations tried by random / optuna search")
+    p.add_argument("--samples", type=bounded(int, min=1), help="configurations tried by random / optuna search")
     p.add_argument("--scheduler", default="fifo", choices=SCHEDULERS,
                    help="fifo (run every trial to the end) or asha (stop weak trials early on their validation metric)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1; torch threads)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+    p.add_argument("--cpus-per-trial", type=bounded(float, above=0), default=1.0, help="CPUs per trial (default 1; torch threads)")
+    p.add_argument("--gpus-per-trial", type=bounded(float, min=0), default=0.0,
                    help="GPUs per trial, fractions allowed (default 0: CPU)")
     p.add_argument("--address", help="join a Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: start Ray here)")
-    p.add_argument("--checkpoint-every", type=int, default=10, metavar="EPOCHS",
+    p.add_argument("--checkpoint-every", type=bounded(int, min=1), default=10, metavar="EPOCHS",
                    help="epochs between a trial's training checkpoints (default 10)")
-    p.add_argument("--max-failures", type=int, default=3,
+    p.add_argument("--max-failures", type=bounded(int, min=0), default=3,
                    help="times a trial whose worker died is retried from its checkpoint (default 3)")
     p.add_argument("--out", metavar="SWEEP_DIR", help="sweep folder: a path (on a cluster, one every node sees) or a "
                                                       "storage URI Ray Tune accepts (s3://, gs://, file:// ...)")

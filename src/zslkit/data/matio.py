@@ -24,7 +24,7 @@ import numpy as np
 from zslkit.errors import DataError
 from zslkit.runs import atomic_write_bytes
 
-__all__ = ["read_mat", "write_mat", "mat_version", "require_keys", "cellstr"]
+__all__ = ["read_mat", "write_mat", "mat_version", "require_keys", "variable_names", "cellstr"]
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -55,12 +55,29 @@ def mat_version(path: str | Path) -> str:
     return "5"
 
 
-def require_keys(data: Mapping, keys: Iterable[str], file: str | Path) -> None:
-    """DataError naming the first missing key and listing the keys that are present."""
+def require_keys(data: Mapping, keys: Iterable[str], file: str | Path, present: Iterable[str] | None = None) -> None:
+    """DataError naming the first missing key and listing the keys that are present (``present``: every variable
+    of the file, when ``data`` holds only some of them)."""
     for key in keys:
         if key not in data:
-            present = sorted(k for k in data if not k.startswith("__"))
-            raise DataError(str(file), key, f"required key is missing; keys present: {present}")
+            names = sorted(k for k in (data if present is None else present) if not k.startswith("__"))
+            raise DataError(str(file), key, f"required key is missing; keys present: {names}")
+
+
+def variable_names(path: str | Path) -> list[str]:
+    """The names of the variables in a .mat file (v5 or v7.3), without reading them ([] when unreadable)."""
+    path = Path(path)
+    try:
+        if mat_version(path) == "7.3":
+            import h5py
+
+            with h5py.File(str(path), "r") as fh:
+                return sorted(k for k in fh.keys() if not k.startswith("#"))
+        import scipy.io
+
+        return sorted(w[0] for w in scipy.io.whosmat(str(path)))
+    except Exception:  # noqa: BLE001 - only for an error message; the read itself reports the damage
+        return []
 
 
 def cellstr(value, *, file: str | Path = "<memory>", key: str = "?") -> list[str]:
@@ -95,8 +112,8 @@ def read_mat(path: str | Path, keys: Iterable[str] | None = None) -> dict[str, n
     version = mat_version(path)
     keys = list(keys) if keys is not None else None
     data = _read_h5(path, keys) if version == "7.3" else _read_v5(path, keys)
-    if keys is not None:
-        require_keys(data, keys, path)
+    if keys is not None and any(k not in data for k in keys):
+        require_keys(data, keys, path, present=variable_names(path))  # name every variable, not only those read
     return data
 
 

@@ -29,12 +29,14 @@ _BOUNDS = ("min", "above", "max", "below")
 
 
 def option(default, help: str, *, min=None, above=None, max=None, below=None, choices=None, item=None,
-           length=None):
+           length=None, min_length=None, infinite=False):
     """A config field with its help text and bounds: ``min`` <= value, ``above`` < value, value <= ``max``,
     value < ``below``, value in ``choices``; for tuples the bounds and choices apply to every element,
-    ``item`` is the element type (used when the default is empty) and ``length`` the number of elements."""
+    ``item`` is the element type (used when the default is empty), ``length`` the number of elements and
+    ``min_length`` the least number. Floats must be finite unless ``infinite=True`` (then +-inf is a value with
+    a meaning, e.g. "-inf: all"); NaN never passes."""
     meta = {"help": help, "choices": tuple(choices) if choices is not None else None, "item": item,
-            "length": length}
+            "length": length, "min_length": min_length, "infinite": bool(infinite)}
     meta.update({k: v for k, v in zip(_BOUNDS, (min, above, max, below))})
     return dataclasses.field(default=default, metadata=meta)
 
@@ -73,13 +75,16 @@ def validate_config(cfg, owner: str = "") -> None:
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         values = value if isinstance(value, tuple) else (value,)
-        length = field_length(f)
+        length, least = field_length(f), f.metadata.get("min_length")
+        example = ",".join(map(str, f.default)) if isinstance(f.default, tuple) and f.default else "..."
         if isinstance(value, tuple) and length is not None and len(value) != length:
-            raise ConfigError(f"{prefix}{f.name} takes {length} values (e.g. {f.name}="
-                              f"{','.join(map(str, f.default)) if isinstance(f.default, tuple) and f.default else '...'}"
-                              f"), got {len(value)}: {value!r}")
+            raise ConfigError(f"{prefix}{f.name} takes {length} values (e.g. {f.name}={example}), got {len(value)}: "
+                              f"{value!r}")
+        if isinstance(value, tuple) and least is not None and len(value) < least:
+            raise ConfigError(f"{prefix}{f.name} takes at least {least} value{'s' if least > 1 else ''} (e.g. "
+                              f"{f.name}={example}), got {len(value)}")
         for v in values:
-            if isinstance(v, float) and not math.isfinite(v):
+            if isinstance(v, float) and (math.isnan(v) or (math.isinf(v) and not f.metadata.get("infinite"))):
                 where = f"an entry of {f.name}" if isinstance(value, tuple) else f.name
                 bounds = field_bounds(f)
                 raise ConfigError(f"{prefix}{where} must be a finite number{' ' + bounds if bounds else ''}, got {v!r}")

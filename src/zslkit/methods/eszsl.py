@@ -26,7 +26,7 @@ class ESZSLConfig:
     lambda_exp: float = option(0.0, "embedding-side ridge: 10**lambda_exp")
     normalize_features: bool = option(True, "L2-normalise visual features before fitting and scoring")
     grid: tuple = option((-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
-                         "exponents tried for both on validation (the paper's 10^-3..10^3)", item=float)
+                         "exponents tried for both on validation (the paper's 10^-3..10^3)", item=float, min_length=1)
 
 
 class _BilinearClassifier(CandidateClassifier):
