@@ -110,3 +110,17 @@ def test_diagnostics_leave_the_gan_unchanged():
     assert [r["loss"] for r in a.history_] == [r["loss"] for r in b.history_]
     assert sum("seen_fidelity" in r for r in a.history_) == 3 and sum("seen_fidelity" in r for r in b.history_) == 1
     assert a.generator_diagnostics() == b.generator_diagnostics()
+
+
+def test_diagnostics_reach_validation_rows_and_metrics():
+    from zslkit.pipeline import run_protocol
+
+    ds = make_synthetic("synthetic-tiny", seed=0, difficulty=0.2)
+    cfg = CycleWGAN.config_class(variant="f-clswgan", epochs=2, eval_every=1, hidden_g=32, hidden_d=32,
+                                 pre_cls_epochs=1, syn_per_unseen=10, cls_epochs=1)
+    res = run_protocol(CycleWGAN, ds, config=cfg, selection="validation", seed=0, progress=False)
+    # the rows of each validation fit (not the means over several validation splits, where those are made)
+    rows = [r for r in res.history if r.get("stage") == "validation" and r.get("split") != "mean"]
+    assert rows and all(0.0 <= r["seen_fidelity"] <= 1.0 and r["spread_ratio"] > 0 for r in rows)
+    assert res.metrics["generator_seen_fidelity_chance"] == pytest.approx(1.0 / ds.seen_classes.size)
+    assert 0.0 <= res.metrics["generator_seen_fidelity"] <= 1.0
