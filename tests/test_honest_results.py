@@ -144,11 +144,9 @@ def test_report_separates_configurations_and_counts_a_seed_once(runs, capsys):
     assert [d["seed"] for d in main_row["duplicates"]] == [1]
     assert main_row["config"]["grid"] == [-1.0, 0.0, 1.0] and main_row["config"]["data_seed"] == 0
     others = [r for r in rows if r is not main_row]
-    assert {json.dumps(r["config"], sort_keys=True) for r in others} == {
-        json.dumps({"data_seed": 0, "data.source": "zslkit.data.synthetic:synthetic-tiny:seed=0", "grid": [0.0, 1.0]},
-                   sort_keys=True),
-        json.dumps({"data_seed": 1, "data.source": "zslkit.data.synthetic:synthetic-tiny:seed=1",
-                    "grid": [-1.0, 0.0, 1.0]}, sort_keys=True)}
+    assert sorted((r["config"]["data_seed"], r["config"]["data.source"], r["config"]["grid"]) for r in others) == [
+        (0, "zslkit.data.synthetic:synthetic-tiny:seed=0", [0.0, 1.0]),
+        (1, "zslkit.data.synthetic:synthetic-tiny:seed=1", [-1.0, 0.0, 1.0])]
     assert main(["report", str(runs)]) == 0
     out = capsys.readouterr().out
     table = [line for line in out.splitlines() if line.startswith("| eszsl")]

@@ -34,7 +34,7 @@ def published_entry(paper: str) -> dict:
 
 #: config.json fields that do not define a configuration (how and where it ran, not what)
 NOT_CONFIG = {"seed", "device", "checkpoint_every", "deterministic", "method_config", "method", "setting",
-              "selection", "dataset_name", "synthetic"}
+              "selection", "dataset_name", "synthetic", "dataset", "data_root"}  # the data: by source / split hash
 #: the columns every row shows; runs with the same labels and another configuration get a "config" entry
 LABELS = ("method", "dataset", "data", "setting", "selection")
 
@@ -53,6 +53,8 @@ def config_fields(cfg: dict, metrics: dict, provenance: dict) -> dict[str, str]:
             out[f"method_config.{key}"] = value
     data = provenance.get("dataset") or {}
     out["data.split_sha256"] = data.get("split_sha256")
+    if data.get("split_classes_sha256"):
+        out["data.split_classes_sha256"] = data["split_classes_sha256"]
     out["data.source"] = None if data.get("split_sha256") else data.get("source")  # a path only when no hash
     out["data.semantic_source"] = data.get("semantic_source", metrics.get("semantic_source"))
     out["selection.criterion"] = (metrics.get("selection") or {}).get("criterion")
