@@ -147,7 +147,8 @@ def _write_tables(entry: dict, paper: str, data, data_kind: str, bench: str, pub
                   f"dataset of the same shape, so the numbers are not comparable, only the protocol is.\n")
     wall = sum(r.get("wall_time_s", 0.0) for r in val_runs + oracle_runs)
     md = title + "\n" + render(header, body) + f"\nTotal training time: {wall:.0f} s.\n"
-    record = {"paper": paper, "title": entry["title"], "dataset": data.name, "data": data_kind, "benchmark": bench if real else None,
+    record = {"paper": paper, "title": entry["title"], "dataset": data.name, "data": data_kind,
+              "benchmark": bench if real else None,
               "seeds": [r["seed"] for r in val_runs], "oracle_seeds": [r["seed"] for r in oracle_runs],
               "rows": rows, "wall_time_s": wall}
     atomic_write_bytes(md.encode("utf-8"), out / "reproduce.md")
