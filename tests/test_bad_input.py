@@ -349,6 +349,7 @@ def test_every_trainer_reports_divergence_clearly():
     y = torch.tensor([0, 1] * 4)
     with pytest.raises(TrainingDivergedError, match="softmax classifier training diverged"):
         train_softmax(X * X, y, 2, epochs=2, lr=1.0, batch_size=4)
-    model = get_method("eszsl")(gamma_exp=-300, lambda_exp=-300, normalize_features=False, device="cpu")
+    model = get_method("eszsl")(gamma_exp=-300, lambda_exp=-300, normalize_features=False, center_features=False,
+                                device="cpu")
     with pytest.raises(TrainingDivergedError, match="not finite"):
         model.fit(np.full((4, 3), 1e30), np.array([0, 1, 0, 1]), np.full((2, 2), 1e30))
