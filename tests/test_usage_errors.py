@@ -318,3 +318,17 @@ def test_non_finite_float_check_covers_tuples():
     with pytest.raises(ConfigError, match="an entry of grid must be a finite number"):
         validate_config(apply_overrides(cls(), {"grid": "1,nan"}))
     assert math.isfinite(cls().gamma_exp)
+
+
+def test_report_skips_a_damaged_run_and_lists_it(eszsl_run, tmp_path, capsys):
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(eszsl_run, runs / "good")
+    shutil.copytree(eszsl_run, runs / "bad")
+    (runs / "bad" / "metrics.json").write_text("{not json")
+    capsys.readouterr()
+    assert main(["report", str(runs)]) == 0
+    out, err = capsys.readouterr()
+    assert "eszsl" in out and "damaged run" in err and str(runs / "bad") in err
+    assert "1 damaged run directory skipped" in out

@@ -60,8 +60,9 @@ class PlainProgress:
         if self.n - self._last >= self.step or (self.total and self.n >= self.total):
             self._last = self.n
             of = f"/{self.total}" if self.total else ""
-            print(f"{self.desc}: {self.n}{of} {self.unit}" + (f" ({self.postfix})" if self.postfix else ""),
-                  file=sys.stderr, flush=True)
+            line = f"{self.desc}: {self.n}{of} {self.unit}" + (f" ({self.postfix})" if self.postfix else "")
+            sys.stderr.write(line + "\n")  # progress output, as tqdm's bar would be (only with progress=True)
+            sys.stderr.flush()
 
     def close(self) -> None:
         pass
