@@ -156,7 +156,8 @@ def test_resume_rejects_a_state_of_the_other_setting(tiny):
 def test_protocol_resumes_after_a_stop_request(tiny, tmp_path):
     """Validation selection, transductive: stop (as the first Ctrl-C does) in the middle, resume, same result."""
     cfg = dict(TINY, epochs=4, lr_grid=(1e-4, 3e-4))
-    kwargs = dict(config=cfg, setting="transductive", selection="validation", seed=1, device="cpu")
+    kwargs = dict(config=cfg, setting="transductive", selection="validation", seed=1, device="cpu",
+                  val_splits=1)  # one validation split: the epoch count below (several: tests/test_val_splits.py)
     keys = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
     full = run_protocol(CVCZSL, tiny, **kwargs)
     path = tmp_path / "progress.pt"

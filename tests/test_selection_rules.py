@@ -31,11 +31,20 @@ def tiny():
 def test_patience_stops_a_validation_fit_after_its_best_point(tiny):
     cfg = dataclasses.replace(CVCZSL.default_config(tiny), **SMALL, epochs=40, lr_grid=(), validation_patience=0.1)
     r = run_protocol(CVCZSL, tiny, config=cfg, seed=0, device="cpu")
-    rows = [row for row in r.history if row.get("stage") == "validation"]
+    splits = r.metrics["selection"]["validation_metrics"]["splits"]["count"]
+    assert splits > 1  # synthetic-tiny's 24 seen classes: several validation splits by the rule
+    for s in range(splits):  # each split's fit stops on its own patience
+        rows = [row for row in r.history if row.get("stage") == "validation" and row.get("split") == s]
+        last, best = rows[-1]["epoch"], max(rows, key=lambda row: row["gzsl_h"])
+        assert last < 40, "patience never stopped the fit"
+        assert last == best["epoch"] + 4  # 10 % of 40 epochs without a better point
+    means = [row for row in r.history if row.get("stage") == "validation" and row.get("split") == "mean"]
+    assert r.metrics["selection"]["chosen"]["epochs"] == max(means, key=lambda row: row["gzsl_h"])["epoch"]
+    one = run_protocol(CVCZSL, tiny, config=cfg, seed=0, device="cpu", val_splits=1)
+    rows = [row for row in one.history if row.get("stage") == "validation"]
+    assert all("split" not in row for row in rows)  # one split: the single view's rows, as before
     last, best = rows[-1]["epoch"], max(rows, key=lambda row: row["gzsl_h"])
-    assert last < 40, "patience never stopped the fit"
-    assert last == best["epoch"] + 4  # 10 % of 40 epochs without a better point
-    assert r.metrics["selection"]["chosen"]["epochs"] == best["epoch"]
+    assert last == best["epoch"] + 4 and one.metrics["selection"]["chosen"]["epochs"] == best["epoch"]
 
 
 def test_schedule_follows_a_changed_training_length(tiny):
@@ -108,11 +117,15 @@ def test_train_options_episodes_per_epoch_and_criterion(tmp_path, capsys):
     assert cfg["episodes"] == 3 and cfg["lr_grid"] == [1e-3]
     m = json.loads((out / "metrics.json").read_text())
     assert m["selection"]["criterion"] == "zsl_t1" and "search_time_s" in m["selection"]["validation_metrics"]
-    assert "validation search:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "validation search:" in printed and "wall time: search" in printed
+    assert "validation over 3 class splits: zsl_t1" in printed
+    assert set(m["time_s"]) == {"search", "final_fit", "evaluation", "total"}
     code = main(["train", "--method", "eszsl", "--dataset", "synthetic-tiny", "--out", str(tmp_path / "e"),
                  "--episodes-per-epoch", "3"])
     assert code == 2
-    assert "no setting 'episodes'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no setting" in err and "episodes" in err
 
 
 def test_variant_of_a_method_without_variants_is_a_clean_usage_error(tmp_path, capsys):

@@ -40,6 +40,7 @@ class RunSpec:
     overrides: dict = field(default_factory=dict)
     deterministic: bool = False
     checkpoint_every: int = 10  # epochs between training checkpoints (resumable runs)
+    val_splits: int | None = None  # validation class splits (None: the rule of protocol.selection.split_count)
 
 
 def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
@@ -143,7 +144,8 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
             with store.handle_sigint():
                 result = run_protocol(method_cls, dataset, config=config, setting=spec.setting,
                                       selection=spec.selection, criterion=spec.criterion, seed=spec.seed,
-                                      device=device, progress=progress, store=store, callbacks=callbacks)
+                                      device=device, progress=progress, store=store, callbacks=callbacks,
+                                      val_splits=spec.val_splits)
         except TrainingDivergedError as exc:
             kept = (f"the last good checkpoint is kept in {store.path}" if store.path.is_file()
                     else "it diverged before the first checkpoint")

@@ -82,6 +82,9 @@ def add_parser(sub) -> None:
     p.add_argument("--checkpoint-every", type=bounded(int, min=1), default=10, metavar="EPOCHS",
                    help="epochs between training checkpoints (default 10)")
     p.add_argument("--deterministic", action="store_true", help="ask torch for deterministic kernels")
+    p.add_argument("--val-splits", type=bounded(int, min=1), default=None, metavar="K",
+                   help="validation class splits the selection criterion is averaged over (default: by the number "
+                        "of seen classes, docs/protocol.md; 1: the dataset's own train/val split only)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for name, typ in OVERRIDE_OPTIONS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
@@ -277,6 +280,8 @@ def run(args) -> int:
     if args.config:
         check_overrides(method_cls, file_overrides, source=args.config)
     spec = RunSpec(method=method_cls.name, **{"dataset": DEFAULT_DATASET, **fields})
+    if getattr(args, "val_splits", None) is not None:
+        spec.val_splits = args.val_splits
     device = resolve_device(spec.device)
     dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
     if args.architecture:  # above the run file's overrides, below the other options
@@ -331,6 +336,15 @@ def format_metrics(m: dict) -> str:
     if "search_time_s" in val:
         lines.append(f"  validation search: {val['search_time_s']:.1f} s; final model {val['final_model']}; "
                      f"validation H = {100 * val['gzsl_h']:.2f}%, T1 = {100 * val['zsl_t1']:.2f}%")
+    splits = val.get("splits") or {}
+    if splits.get("count", 1) > 1:
+        lines.append(f"  validation over {splits['count']} class splits: {splits['criterion']} "
+                     f"{100 * splits['mean']:.2f}% +- {100 * splits['std']:.2f}% (per split "
+                     f"{', '.join(f'{100 * v:.1f}' for v in splits['per_split'])})")
+    if m.get("time_s"):
+        t = m["time_s"]
+        lines.append(f"  wall time: search {t['search']:.1f} s, final fit {t['final_fit']:.1f} s, evaluation "
+                     f"{t['evaluation']:.1f} s")
     lines.append(f"  ZSL   T1 = {100 * m['zsl_t1']:.2f}%")
     lines.append(f"  GZSL  U = {100 * m['gzsl_u']:.2f}%  S = {100 * m['gzsl_s']:.2f}%  H = {100 * m['gzsl_h']:.2f}%")
     if "gzsl_cs_h" in m:
