@@ -176,16 +176,23 @@ def aggregate(results: list[dict]) -> list[dict]:
 # ----------------------------------------------------------------------------------------------- comparison
 
 def compare(rows: list[dict], previous: dict) -> list[dict]:
-    """Changes of the mean metrics against an earlier suite.json, matched by (run key, dataset); the worst
-    change (most negative over T1/U/S/H) first, then the others by their worst change."""
+    """Changes of the mean metrics against an earlier suite.json, matched by (run key, dataset), else by (method,
+    setting, dataset) when the earlier suite has one such row (other extra options: a change of defaults tried
+    through --extra); the worst change (most negative over T1/U/S/H) first, then the others by their worst."""
     before = {(r["key"], r["dataset"]): r for r in previous.get("rows", [])}
+    by_method = {}  # (method, setting, dataset) -> rows: the fallback when the extra options differ
+    for r in previous.get("rows", []):
+        by_method.setdefault((r.get("method"), r.get("setting"), r["dataset"]), []).append(r)
     changes = []
     for row in rows:
         old = before.get((row["key"], row["dataset"]))
+        if old is None:
+            same = by_method.get((row.get("method"), row.get("setting"), row["dataset"]), [])
+            old = same[0] if len(same) == 1 else None
         if old is None or "zsl_t1" not in row or "zsl_t1" not in old:
             continue
         delta = {k: row[k] - old[k] for k in METRICS if k in old}
-        changes.append({"key": row["key"], "dataset": row["dataset"], "delta": delta,
+        changes.append({"key": row["key"], "dataset": row["dataset"], "delta": delta, "against": old["key"],
                         "worst": min(delta.values()), "before": {k: old[k] for k in delta},
                         "after": {k: row[k] for k in delta}})
     return sorted(changes, key=lambda c: (c["worst"], c["key"], c["dataset"]))
@@ -221,9 +228,9 @@ def markdown(report: dict) -> str:
         if not report["changes"]:
             lines.append("No row in common.")
         else:
-            lines += ["| dataset | method, setting | ΔT1 | ΔU | ΔS | ΔH |", "|---|---|---|---|---|---|"]
+            lines += ["| dataset | method, setting | against | ΔT1 | ΔU | ΔS | ΔH |", "|---|---|---|---|---|---|---|"]
             for c in report["changes"]:
-                lines.append(f"| {c['dataset']} | {c['key']} | " + " | ".join(
+                lines.append(f"| {c['dataset']} | {c['key']} | {c['against']} | " + " | ".join(
                     f"{c['delta'][k]:+.3f}" if k in c["delta"] else "–" for k in METRICS) + " |")
     failures = [(r, f) for r in report["rows"] for f in r["failed"]]
     if failures:

@@ -50,8 +50,9 @@ def test_reference_table_absent():
     assert suite.parse_reference_table("# x\n\n| a | b |\n|---|---|\n| 1 | 2 |\n") == []
 
 
-def _row(key, dataset, t1, h, u=0.5, s=0.5):
-    return {"key": key, "dataset": dataset, "zsl_t1": t1, "gzsl_u": u, "gzsl_s": s, "gzsl_h": h}
+def _row(key, dataset, t1, h, u=0.5, s=0.5, method=None):
+    return {"key": key, "dataset": dataset, "zsl_t1": t1, "gzsl_u": u, "gzsl_s": s, "gzsl_h": h,
+            "method": method or key, "setting": "inductive"}
 
 
 def test_comparison_puts_what_got_worse_first():
@@ -62,6 +63,14 @@ def test_comparison_puts_what_got_worse_first():
     changes = suite.compare(after, before)
     assert [c["key"] for c in changes] == ["b", "c", "a"]  # H -0.2, T1 -0.05, better; unmatched rows left out
     assert changes[0]["delta"]["gzsl_h"] == pytest.approx(-0.2) and changes[2]["worst"] == pytest.approx(0.0)
+
+
+def test_comparison_falls_back_to_the_method_when_extra_options_differ():
+    before = {"rows": [_row("m inductive [--set x=1]", "d", 0.5, 0.5, method="m")]}
+    (change,) = suite.compare([_row("m inductive", "d", 0.4, 0.5, method="m")], before)
+    assert change["against"] == "m inductive [--set x=1]" and change["delta"]["zsl_t1"] == pytest.approx(-0.1)
+    before["rows"].append(_row("m inductive [--set x=2]", "d", 0.5, 0.5, method="m"))
+    assert suite.compare([_row("m inductive", "d", 0.4, 0.5, method="m")], before) == []  # ambiguous: none
 
 
 def test_aggregate_mean_std_and_failures():
