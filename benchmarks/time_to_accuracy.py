@@ -1,0 +1,115 @@
+"""Time to accuracy (issue 20): zslkit's default CVC-ZSL run against the reference recipe through the plain loop.
+
+In one process, on the same data and thread count:
+
+(a) ``zslkit train --method cvc-zsl`` with default options (``experiment.execute``: validation selection, final
+    fit, test), its wall time and the protocol's own split of it (``metrics.json`` ``time_s``);
+(b) the reference recipe (cvcZSL's settings: ``--epochs`` x ``--episodes`` episodes of ``--ways`` x ``--shots``,
+    Adam lr ``--lr``, weight decay 1e-4, StepLR halving every ``--step-size`` epochs, read at its last epoch, no
+    selection) through the plain reference-style loop of ``benchmarks/bench_cvc.py`` (``PlainTrainer``),
+    scored with zslkit's metric functions (ZSL T1; GZSL U, S, H without calibration).
+
+Prints both wall times, both accuracies and the ratio; writes benchmarks/results/time_to_accuracy_<data>.json.
+
+    python benchmarks/time_to_accuracy.py --data ../shared/data/icons --threads 1
+    python benchmarks/time_to_accuracy.py --data synthetic-sun --threads 1
+    python benchmarks/time_to_accuracy.py --data ../shared/data/digits-7seg --epochs 200 --ways 7 --step-size 100
+
+Numbers: the data's label (real / SYNTHETIC) is printed; seed 0 both sides; (a) validation-selected, (b) the
+recipe's last epoch (no selection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import write_result
+
+import bench_cvc
+from zslkit.data.catalog import open_dataset
+from zslkit.experiment import RunSpec, execute
+from zslkit.protocol.metrics import gzsl_accuracy, zsl_top1
+
+
+def plain_recipe(ds, *, epochs: int, episodes: int, ways: int, shots: int, lr: float, step_size: int,
+                 seed: int = 0) -> dict:
+    """Train bench_cvc.PlainTrainer with the reference recipe on trainval; score the test splits once."""
+    X, y_global = ds.split("trainval")
+    seen, unseen = ds.seen_classes, ds.unseen_classes
+    y = np.searchsorted(seen, y_global)
+    E = ds.class_embeddings
+    # the plain trainer reads its shapes from module constants: set them to this data's
+    bench_cvc.EMB, bench_cvc.FEAT = E.shape[1], X.shape[1]
+    bench_cvc.WAYS = min(ways, seen.size)
+    bench_cvc.SHOTS = min(shots, int(np.bincount(y).min()))
+    started = time.perf_counter()
+    trainer = bench_cvc.PlainTrainer(X, y, E[seen], torch.device("cpu"), seed=seed)
+    trainer.opt = torch.optim.Adam(trainer.params, lr=lr, weight_decay=1e-4, foreach=False)
+    sched = torch.optim.lr_scheduler.StepLR(trainer.opt, step_size=step_size, gamma=0.5)
+    for _ in range(epochs):
+        trainer.train(episodes)
+        sched.step()
+    train_s = time.perf_counter() - started
+    t = time.perf_counter()
+    classes = np.concatenate([seen, unseen])
+    with torch.no_grad():
+        def scores(Xs, cand):
+            w = torch.relu(torch.relu(torch.tensor(E[cand]) @ trainer.w1 + trainer.b1) @ trainer.w2 + trainer.b2)
+            w = torch.nn.functional.normalize(w, p=2, dim=1)
+            x = torch.nn.functional.normalize(torch.tensor(Xs), p=2, dim=1)
+            return (trainer.scale * (x @ w.T + trainer.bias)).numpy()
+        Xu, yu = ds.split("test_unseen")
+        Xs, ys = ds.split("test_seen")
+        t1 = zsl_top1(scores(Xu, unseen), yu, unseen)
+        g = gzsl_accuracy(scores(Xs, classes), ys, scores(Xu, classes), yu, classes, np.isin(classes, seen))
+    return {"zsl_t1": t1, "gzsl_u": g.u, "gzsl_s": g.s, "gzsl_h": g.h, "train_s": round(train_s, 2),
+            "evaluation_s": round(time.perf_counter() - t, 2), "wall_s": round(time.perf_counter() - started, 2)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="a folder in any zslkit layout, or a synthetic preset name")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads for both sides")
+    ap.add_argument("--epochs", type=int, default=100)
+    ap.add_argument("--episodes", type=int, default=200)
+    ap.add_argument("--ways", type=int, default=16)
+    ap.add_argument("--shots", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--step-size", type=int, default=100)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ds = open_dataset(args.data)
+    label = "SYNTHETIC" if ds.synthetic else "real"
+    print(f"time to accuracy: cvc-zsl on {ds.name} ({label} data), {args.threads} thread(s), seed 0")
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        m = execute(RunSpec(method="cvc-zsl", dataset=args.data, device="cpu"), Path(tmp) / "run", progress=False)
+    ours = {k: m[k] for k in ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")}
+    ours.update(wall_s=round(time.perf_counter() - started, 2), time_s=m.get("time_s"),
+                chosen=m["selection"]["chosen"])
+    ref = plain_recipe(ds, epochs=args.epochs, episodes=args.episodes, ways=args.ways, shots=args.shots, lr=args.lr,
+                       step_size=args.step_size)
+    ratio = ours["wall_s"] / ref["wall_s"]
+    print("| run | selection | T1 | U | S | H | wall s |\n|---|---|---|---|---|---|---|")
+    print(f"| zslkit train (default) | validation | {ours['zsl_t1']:.3f} | {ours['gzsl_u']:.3f} | {ours['gzsl_s']:.3f} "
+          f"| {ours['gzsl_h']:.3f} | {ours['wall_s']:.1f} |")
+    print(f"| reference recipe, plain loop ({args.epochs} x {args.episodes} of {args.ways} x {args.shots}, lr "
+          f"{args.lr:g}) | last epoch | {ref['zsl_t1']:.3f} | {ref['gzsl_u']:.3f} | {ref['gzsl_s']:.3f} | "
+          f"{ref['gzsl_h']:.3f} | {ref['wall_s']:.1f} |")
+    print(f"time ratio (zslkit / reference recipe): {ratio:.2f}; zslkit's parts: {ours['time_s']}")
+    name = Path(args.data).name or args.data
+    write_result({"data": args.data, "synthetic": bool(ds.synthetic), "threads": args.threads, "zslkit": ours,
+                  "reference_recipe": {**ref, **{k: getattr(args, k) for k in ("epochs", "episodes", "ways", "shots",
+                                                                               "lr", "step_size")}},
+                  "time_ratio": ratio}, args.out, f"time_to_accuracy_{name}.json")
+
+
+if __name__ == "__main__":
+    main()
