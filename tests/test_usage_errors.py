@@ -135,9 +135,11 @@ def test_betas_need_two_values(value, needle, tmp_path, capsys):
 
 
 def test_non_finite_set_values_are_refused_before_training(tmp_path, capsys):
+    assert main(["train", "--method", "eszsl", *FAST, "--set", "gamma_exp=400", "--out", str(tmp_path / "c")]) == 2
+    assert "gamma_exp must be in [-300, 300], got 400.0" in capsys.readouterr().err  # was an OverflowError
     assert main(["train", "--method", "eszsl", *FAST, "--set", "gamma_exp=1e400", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert "gamma_exp must be a finite number, got inf" in err and "learning rate" not in err
+    assert "gamma_exp must be a finite number in [-300, 300], got inf" in err and "learning rate" not in err
     assert main(["train", "--method", "cvc-zsl", *FAST, "--set", "lr=inf", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "lr must be a finite number > 0, got inf" in err and "diverged" not in err

@@ -24,8 +24,8 @@ from zslkit.methods.registry import register
 
 @dataclass
 class ESZSLConfig:
-    gamma_exp: float = option(0.0, "feature-side ridge: 10**gamma_exp")
-    lambda_exp: float = option(0.0, "embedding-side ridge: 10**lambda_exp")
+    gamma_exp: float = option(0.0, "feature-side ridge: 10**gamma_exp", min=-300, max=300)  # float64's range
+    lambda_exp: float = option(0.0, "embedding-side ridge: 10**lambda_exp", min=-300, max=300)
     normalize_features: bool = option(True, "L2-normalise visual features before fitting and scoring")
     center_features: bool = option(True, "subtract the training features' mean (before the L2 normalisation)")
     relative_ridge: bool = option(True, "10**gamma_exp and 10**lambda_exp in units of the mean eigenvalue "
