@@ -123,7 +123,8 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
     ``views`` (several validation views, :func:`zslkit.protocol.selection.validation_views`): every candidate is
     fitted on each view in turn, its rows carry ``split``, and the criterion is averaged per (head, epoch) over
     the splits (rows with ``split`` "mean", ``criterion_std``); selection chooses among those means. A candidate
-    whose mean best falls ``RACE_MARGIN`` below the leader's after a split is not fitted on the remaining ones.
+    whose mean best falls ``RACE_MARGIN`` below the leader's once two splits are in is not fitted on the remaining
+    ones. Transductive: a self-training epoch is chosen only where it beats the warm-up (epoch 0) on every split.
     ``kept`` is ignored with several views (the final model is then retrained)."""
     make = make or (lambda cfg: method_cls(cfg))
     history = [] if history is None else history
@@ -183,7 +184,7 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
             except _StopFit as stop:
                 log.info("%s candidate %d stopped at epoch %d: no better validation point for %d epochs", stage, i,
                          stop.epoch, patience)
-        if multi and s + 1 < len(views) and len(alive) > 1:
+        if multi and 1 <= s < len(views) - 1 and len(alive) > 1:  # race once two splits are in
             running = {i: best_row(mean_rows(history, stage, i, len(views), criterion), criterion) for i in alive}
             leader = max((i for i in alive if running[i] is not None), key=lambda i: running[i][criterion])
             lead = running[leader][criterion]
@@ -199,12 +200,27 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
             history.extend(mean_rows(history, stage, i, len(views), criterion))
         full = [r for r in history if r.get("stage") == stage and r.get("split") == "mean"
                 and r["splits"] == len(views)]
+        if transductive:
+            full = [r for r in full if _helps_every_split(r, full)]
         best["row"] = best_row(full, criterion) or best_row(history, criterion, stage=stage)
     if best["row"] is None:
         why = ([] if candidates else ["an empty search space"]) + empty_settings(config)
         raise ConfigError(f"method {method_cls.name!r} never reported a validation point; nothing to select"
                           + (f" (nothing to train or try: {', '.join(why)})" if why else ""))
     return best["row"]
+
+
+def _helps_every_split(row: dict, rows: list[dict]) -> bool:
+    """Transductive selection over several splits: a self-training point (epoch > 0) is eligible only where the
+    criterion is at least the warm-up model's (its candidate's epoch 0) on every validation split, so the mean of
+    one split's large gain and another's collapse cannot choose self-training (docs/methods/cvc_zsl.md)."""
+    if row["epoch"] <= 0:
+        return True
+    start = next((r for r in rows if r["candidate"] == row["candidate"] and r["epoch"] == 0
+                  and r["overrides"] == row["overrides"]), None)
+    if start is None:
+        return True
+    return all(a >= b - 1e-12 for a, b in zip(row["criterion_per_split"], start["criterion_per_split"]))
 
 
 class _StopFit(Exception):
