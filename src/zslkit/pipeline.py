@@ -147,8 +147,13 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
             cfg = apply_overrides(config, overrides)
             patience = _patience(method_cls, cfg)
             split = s if multi else None
+            # later splits run at least as far as split 1 did: a split cut early by its own patience would
+            # otherwise cap the epochs common to all splits, and so the epochs selection can choose
+            reached = max((r["epoch"] for r in history if r.get("stage") == stage and r["candidate"] == i
+                           and r.get("split") == 0), default=0) if multi and s > 0 else 0
 
-            def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience, _view=view, _split=split):
+            def monitor(epoch, m, _i=i, _o=overrides, _cfg=cfg, _patience=patience, _view=view, _split=split,
+                        _reached=reached):
                 shown = None
                 extras = getattr(m, "monitor_extras", dict)()  # e.g. cycle-wgan's generator diagnostics
                 for h, head in enumerate(heads):
@@ -169,7 +174,7 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
                         shown = met
                 m.config_ = _cfg
                 own = best_row(history, criterion, candidate=_i, stage=stage, split=_split if multi else "mean")
-                if _patience and own is not None and epoch - own["epoch"] >= _patience:
+                if _patience and own is not None and epoch - own["epoch"] >= _patience and epoch >= _reached:
                     raise _StopFit(epoch)
                 return shown
 
