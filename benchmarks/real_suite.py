@@ -169,6 +169,8 @@ def aggregate(results: list[dict]) -> list[dict]:
         for k in METRICS:
             if done:
                 row[k], row[k + "_std"] = _mean_std([f[k] for f in done])
+        if done and all(f["gzsl_cs_h"] is not None for f in done):  # calibrated H (calibration gamma from validation)
+            row["gzsl_cs_h"], row["gzsl_cs_h_std"] = _mean_std([f["gzsl_cs_h"] for f in done])
         row["wall_s"] = round(sum(f["wall_s"] for f in done), 2)
     return list(rows.values())
 
@@ -210,14 +212,14 @@ def markdown(report: dict) -> str:
              f"(validation unless the extra options say otherwise), seed {report['seed']}; commit "
              f"`{report['commit']}`{' (with uncommitted changes)' if report['dirty'] else ''}. Mean ± sample std over "
              "folds; per fold T1 / H.", "",
-             "| dataset | method, setting | folds | T1 | U | S | H | per fold T1 / H | wall s |",
-             "|---|---|---|---|---|---|---|---|---:|"]
+             "| dataset | method, setting | folds | T1 | U | S | H | H calibrated | per fold T1 / H | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---:|"]
     for row in report["rows"]:
         per_fold = ", ".join(f"{f['fold']}: {f['zsl_t1']:.3f} / {f['gzsl_h']:.3f}" for f in row["folds"])
         if row["failed"]:
             per_fold += "; FAILED " + ", ".join(str(f["fold"]) for f in row["failed"])
         lines.append(f"| {row['dataset']} | {row['key']} | {len(row['folds'])} | " + " | ".join(
-            _fmt(row, k) for k in METRICS) + f" | {per_fold} | {row['wall_s']:.0f} |")
+            _fmt(row, k) for k in METRICS + ("gzsl_cs_h",)) + f" | {per_fold} | {row['wall_s']:.0f} |")
     for name, refs in report["references"].items():
         if refs:
             lines += ["", f"Reference rows from `{name}/README.md` (as written there):", ""]
