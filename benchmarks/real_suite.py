@@ -343,6 +343,7 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} runs, {args.workers} at a time, into {args.out}", flush=True)
     started = time.perf_counter()
+    commit, dirty = _git("rev-parse", "HEAD"), bool(_git("status", "--porcelain", "--", "src"))  # at the start
 
     def announce(job):
         r = run_one(job)
@@ -353,8 +354,7 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(announce, jobs))
     rows = aggregate(results)
-    report = {"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _git("rev-parse", "HEAD"),
-              "dirty": bool(_git("status", "--porcelain", "--", "src")), "seed": args.seed, "extra": args.extra,
+    report = {"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "dirty": dirty, "seed": args.seed, "extra": args.extra,
               "quick": args.quick, "workers": args.workers, "wall_s": round(time.perf_counter() - started, 1),
               "data": "real", "rows": rows, "references": references, "runs": results}
     if previous is not None:
