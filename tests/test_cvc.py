@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 
 import numpy as np
 import pytest
@@ -374,6 +375,7 @@ def test_progress_bar_shows_validation_numbers(easy, capsys, monkeypatch):
         return {"zsl_t1": 0.5, "gzsl_h": 0.25}
 
     monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a terminal: the tqdm bar
     fit_on(CVCZSL(dict(SMALL, epochs=2, episodes=5), seed=0, device="cpu", progress=True), easy, False, monitor)
     assert seen == [1, 2]
     assert [(p["stage"], p["epoch"]) for p in posts] == [("inductive", 1), ("inductive", 2)]
