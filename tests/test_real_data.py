@@ -102,7 +102,9 @@ class KeptESZSL(ESZSL):
 
 def test_kept_validation_model_is_the_tested_model(fashion, tmp_path):
     cfg = {"grid": (-1.0, 1.0)}
-    r = run_protocol(KeptESZSL, fashion, config=cfg, seed=0, device="cpu")
+    several = run_protocol(KeptESZSL, fashion, config=cfg, seed=0, device="cpu")  # 7 seen classes: 3 splits
+    assert several.metrics["selection"]["validation_metrics"]["final_model"] == "retrained on trainval"
+    r = run_protocol(KeptESZSL, fashion, config=cfg, seed=0, device="cpu", val_splits=1)
     sel = r.metrics["selection"]
     assert sel["validation_metrics"]["final_model"] == "kept from validation"
     n_trainval = fashion.splits["trainval"].size

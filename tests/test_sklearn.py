@@ -23,7 +23,9 @@ from zslkit.methods import get_method
 # the checks' 2-d blobs (> 83 % training accuracy): CVC-ZSL at a high lr; cycle-WGAN's final softmax on the real
 # seen features (merge, no synthetic seen rows), which is what classifies seen candidates
 TINY = {
-    "eszsl": {},
+    # ESZSL's relative ridges (units of the mean eigenvalue) are too strong for 3 blobs in 2-d at the default
+    # exponents (0.827 of the 0.83 needed; 0.87 with absolute ridges)
+    "eszsl": {"relative_ridge": False},
     "cvc-zsl": {"hidden_dim": 16, "epochs": 10, "episodes": 5, "ways": 3, "shots": 4, "episode_overflow": "clip",
                 "lr": 1e-2},
     "cycle-wgan": {"hidden_g": 16, "hidden_d": 16, "epochs": 1, "batch_size": 16, "regressor_epochs": 1,

@@ -23,21 +23,21 @@ def tiny():
 
 
 def test_split_count_rule():
-    assert [split_count(n) for n in (3, 4, 7, 10, 19, 20, 49, 50, 99, 100, 645)] == [1, 2, 3, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert [split_count(n) for n in (3, 4, 7, 10, 19, 20, 49, 50, 99, 100, 645)] == [1, 2, 3, 4, 4, 1, 1, 1, 1, 1, 1]
 
 
 def test_splits_are_class_disjoint_cover_the_seen_classes_and_are_deterministic(tiny):
-    splits = class_splits(tiny)
-    assert len(splits) == split_count(tiny.seen_classes.size) == 3
+    splits = class_splits(tiny, 3)
+    assert len(splits) == 3 and split_count(tiny.seen_classes.size) == 1
     seen = set(tiny.seen_classes.tolist())
     for train, val, _ in splits:
         assert not set(train) & set(val) and set(train) | set(val) == seen and val.size >= 2
     vals = [set(v.tolist()) for _, v, _ in splits]
     assert not any(a & b for i, a in enumerate(vals) for b in vals[i + 1:])  # each class validates once at most
     assert vals[0] == set(np.unique(tiny.labels[tiny.splits["val"]]).tolist())  # the dataset's own split first
-    again = class_splits(tiny)
+    again = class_splits(tiny, 3)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(splits, again))
-    views = validation_views(tiny)
+    views = validation_views(tiny, 3)
     for view, (_, val, _) in zip(views, splits):
         assert set(np.unique(view.labels[view.splits["test_unseen"]]).tolist()) == set(val.tolist())
         used = np.concatenate([view.splits[s] for s in ("trainval", "test_seen", "test_unseen")])

@@ -37,14 +37,15 @@ VALIDATION_SPLIT_SEED = 0
 
 
 # the written rule for k (protocol/selection.py, docs/protocol.md): (fewest seen classes, splits), first match
-SPLIT_RULE = ((100, 1), (50, 2), (20, 3), (0, 4))
+SPLIT_RULE = ((20, 1), (0, 4))
 MIN_SPLIT_CLASSES = 2  # validation classes per split, and train classes left beside them
 
 
 def split_count(num_seen: int) -> int:
-    """k, the number of validation class splits, from the number of seen classes: 4 below 20 seen classes, 3
-    below 50, 2 below 100, else 1 (a hundred seen classes give 20 validation classes, enough to rank on); never
-    more than leave ``MIN_SPLIT_CLASSES`` validation classes per split, and 1 below 4 seen classes."""
+    """k, the number of validation class splits, from the number of seen classes: 4 below 20 seen classes, else
+    1 (a single split then already holds 4+ validation classes, and more splits multiply the search's cost on
+    the many-class data where it is already the slowest part); never more than leave ``MIN_SPLIT_CLASSES``
+    validation classes per split, and 1 below 4 seen classes."""
     k = next(n for least, n in SPLIT_RULE if num_seen >= least)
     return max(1, min(k, num_seen // MIN_SPLIT_CLASSES if num_seen >= 4 else 1))
 
