@@ -30,9 +30,9 @@ def tiny():
 
 def test_patience_stops_a_validation_fit_after_its_best_point(tiny):
     cfg = dataclasses.replace(CVCZSL.default_config(tiny), **SMALL, epochs=40, lr_grid=(), validation_patience=0.1)
-    r = run_protocol(CVCZSL, tiny, config=cfg, seed=0, device="cpu")
+    r = run_protocol(CVCZSL, tiny, config=cfg, seed=0, device="cpu", val_splits=3)
     splits = r.metrics["selection"]["validation_metrics"]["splits"]["count"]
-    assert splits > 1  # synthetic-tiny's 24 seen classes: several validation splits by the rule
+    assert splits == 3  # synthetic-tiny's 24 seen classes take one split by the rule; three asked for
     reached = 0
     for s in range(splits):  # each split's fit stops on its own patience, never before split 1's last epoch
         rows = [row for row in r.history if row.get("stage") == "validation" and row.get("split") == s]
@@ -114,7 +114,7 @@ def test_train_options_episodes_per_epoch_and_criterion(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--method", "cvc-zsl", "--dataset", "synthetic-tiny", "--out", str(out), "--no-progress",
                  "--device", "cpu", "--episodes-per-epoch", "3", "--epochs", "2", "--criterion", "zsl_t1",
-                 "--set", "hidden_dim=32", "--set", "lr_grid=1e-3"]) == 0
+                 "--set", "hidden_dim=32", "--set", "lr_grid=1e-3", "--val-splits", "3"]) == 0
     cfg = json.loads((out / "config.json").read_text())["method_config"]
     assert cfg["episodes"] == 3 and cfg["lr_grid"] == [1e-3]
     m = json.loads((out / "metrics.json").read_text())

@@ -94,9 +94,10 @@ def read_sidecar(folder: str | Path) -> tuple[dict | None, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(str(path), None, f"cannot read the provenance record ({exc})") from None
+    record = parse(text, str(path))
     if not text.endswith("\n"):  # zslkit ends the file with a newline: a cut one can still be valid JSON
         raise DataError(str(path), None, "provenance record is truncated (zslkit writes it with a final newline)")
-    return parse(text, str(path)), str(path)
+    return record, str(path)
 
 
 def apply(ds: ZSLDataset, rec: dict | None, where: str) -> ZSLDataset:
