@@ -118,15 +118,18 @@ def _class_names(split_path: Path, data: dict, num_classes: int, notes: list[str
     return [f"class_{i:03d}" for i in range(num_classes)]
 
 
-def _read_class_list(path: Path, names: list[str]) -> np.ndarray:
+def read_class_list(path: Path, names: list[str], allowed=None,
+                    unknown: str = "class name is not in the split file's 'allclasses_names'") -> np.ndarray:
+    """The sorted class ids of an xlsa17 class list (``trainclasses1.txt`` ...), one name a line; a name outside
+    ``names`` (or whose id is not in ``allowed``) is a DataError with the problem ``unknown``."""
     lookup = {name: i for i, name in enumerate(names)}
     ids = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         name = line.strip()
         if not name:
             continue
-        if name not in lookup:
-            raise DataError(str(path), name, "class name is not in the split file's 'allclasses_names'")
+        if name not in lookup or (allowed is not None and lookup[name] not in allowed):
+            raise DataError(str(path), name, unknown)
         ids.append(lookup[name])
     if not ids:
         raise DataError(str(path), None, "class list is empty")
@@ -169,8 +172,8 @@ def _derive_train_val(split_path: Path, split_data: dict, splits: dict, labels: 
     # 2. class lists trainclasses1.txt / valclasses1.txt
     tr_file, va_file = folder / "trainclasses1.txt", folder / "valclasses1.txt"
     if has_names and tr_file.is_file() and va_file.is_file():
-        tr_cls = _read_class_list(tr_file, names)
-        va_cls = _read_class_list(va_file, names)
+        tr_cls = read_class_list(tr_file, names)
+        va_cls = read_class_list(va_file, names)
         pool = np.sort(np.concatenate([splits["trainval"], splits["test_seen"]]))
         train = pool[np.isin(labels[pool], tr_cls)]
         val = pool[np.isin(labels[pool], va_cls)]

@@ -20,9 +20,12 @@ groups with a fixed seed (every split has at least 2 validation and 2 train clas
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from zslkit.data.dataset import ZSLDataset
+from zslkit.data.xlsa17 import read_class_list
 from zslkit.errors import DataError
 
 SELECTION_MODES = {
@@ -53,9 +56,6 @@ def split_count(num_seen: int) -> int:
 def _xlsa17_lists(dataset: ZSLDataset) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """The class splits of xlsa17's ``trainclasses{i}.txt`` / ``valclasses{i}.txt`` (i = 1, 2, 3) beside the
     dataset's files, as class ids; [] when none is there. Names must be the dataset's seen classes."""
-    from pathlib import Path
-
-    lookup = {name: i for i, name in enumerate(dataset.class_names)}
     seen = set(int(c) for c in dataset.seen_classes)
     out = []
     for folder in dict.fromkeys(Path(f).parent for f in dataset.source_files):
@@ -63,17 +63,9 @@ def _xlsa17_lists(dataset: ZSLDataset) -> list[tuple[np.ndarray, np.ndarray, str
             files = folder / f"trainclasses{i}.txt", folder / f"valclasses{i}.txt"
             if not all(f.is_file() for f in files):
                 continue
-            ids = []
-            for f in files:
-                names = [line.strip() for line in f.read_text(encoding="utf-8", errors="replace").splitlines()
-                         if line.strip()]
-                for name in names:
-                    if name not in lookup or lookup[name] not in seen:
-                        raise DataError(str(f), name, "not a seen class of this dataset (class list of another "
-                                        "dataset or split?)")
-                if not names:
-                    raise DataError(str(f), None, "class list is empty")
-                ids.append(np.array(sorted({lookup[n] for n in names}), dtype=np.int64))
+            ids = [read_class_list(f, list(dataset.class_names), allowed=seen,
+                                   unknown="not a seen class of this dataset (class list of another dataset or "
+                                           "split?)") for f in files]
             if np.intersect1d(*ids).size:
                 raise DataError(str(files[1]), None, f"shares classes with {files[0].name}")
             out.append((ids[0], ids[1], f"{files[0].name} / {files[1].name}"))
