@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import torch
 
+from zslkit.methods.cyclewgan.head import synthesize_rows
+from zslkit.protocol.health import FIDELITY_MARGIN
 from zslkit.runtime import make_generator
 
 DIAG_PER_CLASS = 100  # synthetic features per training class for the diagnostics
-NEAR_CHANCE = 1.5  # a fidelity below this multiple of chance counts as near chance
 
 
 @torch.no_grad()
 def generator_diagnostics(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor) -> dict:
     """``seen_fidelity`` and ``spread_ratio`` of ``model``'s synthesising generator on real features ``X`` (scaled,
     on the device) with labels ``y`` (rows of the training-class embeddings ``E``); {} without rows."""
-    from zslkit.methods.cyclewgan.head import synthesize_rows
-
     K = int(E.shape[0])
     if X is None or X.shape[0] == 0 or K == 0:
         return {}
@@ -55,5 +54,6 @@ def generator_diagnostics(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tens
 
 
 def near_chance(diag: dict) -> bool:
-    """Whether a diagnostics dict says the generator's seen-class fidelity is near chance."""
-    return bool(diag) and diag["seen_fidelity"] < NEAR_CHANCE * diag["seen_fidelity_chance"]
+    """Whether a diagnostics dict says the generator's seen-class fidelity is near chance (the health check's
+    rule: below ``FIDELITY_MARGIN`` times chance)."""
+    return bool(diag) and diag["seen_fidelity"] < FIDELITY_MARGIN * diag["seen_fidelity_chance"]
