@@ -20,6 +20,7 @@ from zslkit import __version__
 from zslkit.checkpointing import TrainingInterrupted
 from zslkit.errors import (ConfigError, DataError, MissingDependencyError, NotFittedError, RunDirError,
                            TrainingDivergedError, ZslkitError)
+from zslkit.methods.config import bounds_text, within_bounds
 from zslkit.sweep import SweepError
 
 OK, RUNTIME_ERROR, USAGE_ERROR, INTERRUPTED = 0, 1, 2, 130
@@ -60,25 +61,20 @@ def bounded(kind: type, *, min=None, above=None, max=None, below=None):
     any work), and argparse names the option: ``argument --seed: must be an integer in [0, 4294967295], got -1``.
     Every numeric option of the CLI uses one (tests/test_usage_errors.py walks them all)."""
     what = "an integer" if kind is int else "a finite number"
-    low = f"[{min}" if min is not None else f"({above}" if above is not None else None
-    high = f"{max}]" if max is not None else f"{below})" if below is not None else None
-    text = (f"in {low}, {high}" if low and high else (">= " if low[0] == "[" else "> ") + low[1:] if low
-            else ("<= " if high[-1] == "]" else "< ") + high[:-1] if high else "")
+    bounds = {"min": min, "above": above, "max": max, "below": below}
+    text = bounds_text(bounds)
 
     def convert(value: str):
         try:
             number = kind(value)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(f"must be {what}{' ' + text if text else ''}, got {value!r}") from None
-        ok = (kind is int or math.isfinite(number)) and (min is None or number >= min) and (
-            above is None or number > above) and (max is None or number <= max) and (below is None or number < below)
-        if not ok:
+        if not ((kind is int or math.isfinite(number)) and within_bounds(number, bounds)):
             raise argparse.ArgumentTypeError(f"must be {what}{' ' + text if text else ''}, got {value}")
         return number
 
     convert.__name__ = kind.__name__
-    convert.kind, convert.bounds, convert.bounds_text = kind, {"min": min, "above": above, "max": max,
-                                                                "below": below}, text
+    convert.kind, convert.bounds, convert.bounds_text = kind, bounds, text
     return convert
 
 

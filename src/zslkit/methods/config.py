@@ -58,6 +58,12 @@ def field_bounds(field: dataclasses.Field) -> str:
     m = field.metadata
     if m.get("choices"):
         return "one of " + ", ".join(map(str, m["choices"]))
+    return bounds_text(m)
+
+
+def bounds_text(m) -> str:
+    """Numeric bounds (a mapping with any of ``min``, ``above``, ``max``, ``below``) as text: ">= 1", "in (0, 1]"
+    ("" if none); config fields and the CLI's bounded options both say their bounds this way."""
     low = f"[{m['min']}" if m.get("min") is not None else f"({m['above']}" if m.get("above") is not None else None
     high = f"{m['max']}]" if m.get("max") is not None else f"{m['below']})" if m.get("below") is not None else None
     if low and high:
@@ -110,6 +116,11 @@ def _within(v, m) -> bool:
         return False
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return True
+    return within_bounds(v, m)
+
+
+def within_bounds(v, m) -> bool:
+    """Whether the number ``v`` lies within the bounds ``m`` (any of ``min``, ``above``, ``max``, ``below``)."""
     return ((m.get("min") is None or v >= m["min"]) and (m.get("above") is None or v > m["above"])
             and (m.get("max") is None or v <= m["max"]) and (m.get("below") is None or v < m["below"]))
 
