@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from _common import sync, write_result
 from torch.profiler import ProfilerActivity, profile
 
-from zslkit.methods._episodes import EpisodeSampler
+from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods._optim import make_adam
 from zslkit.methods.cvc.graph_step import InductiveStep
-from zslkit.methods.cvc.modules import ClassifierGenerator
+from zslkit.methods.cvc.networks import ClassifierGenerator
 from zslkit.runtime import device_description, resolve_device
 
 WAYS, SHOTS, HIDDEN, FEAT, EMB, SEEN, PER_CLASS = 16, 4, 1600, 2048, 85, 40, 500

@@ -343,7 +343,7 @@ def test_every_trainer_reports_divergence_clearly():
 
     from zslkit.errors import TrainingDivergedError
     from zslkit.methods import get_method
-    from zslkit.methods._softmax import train_softmax
+    from zslkit.methods.cyclewgan.softmax import train_softmax
 
     X = torch.ones(8, 3) * 1e30
     y = torch.tensor([0, 1] * 4)

@@ -131,7 +131,7 @@ def test_transductive_fit_uses_the_named_filter(easy, name):
 
 
 def test_pseudo_share_caps_the_pseudo_labelled_classes_of_an_episode():
-    from zslkit.methods._episodes import EpisodeSampler
+    from zslkit.methods.cvc.episodes import EpisodeSampler
     from zslkit.methods.cvc.stages import mixed_episodes, pseudo_classes_per_episode
 
     assert pseudo_classes_per_episode(72, 32, 4, 4, 0.0) == 72  # no cap: the reference

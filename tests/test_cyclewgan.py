@@ -155,7 +155,7 @@ def test_fit_head_is_the_explicit_final_classifier_step(tiny, caplog):
 
 
 def test_every_supervised_stage_uses_the_one_training_loop(tiny, monkeypatch):
-    from zslkit.methods import _softmax
+    from zslkit.methods.cyclewgan import softmax as _softmax
     from zslkit.methods.cyclewgan import stages
 
     calls = []
@@ -330,7 +330,7 @@ def test_gan_inverse_time_decay_advances_once_per_epoch(tiny):
 
 
 def test_softmax_decay_is_per_epoch_not_per_batch(monkeypatch):
-    from zslkit.methods import _softmax
+    from zslkit.methods.cyclewgan import softmax as _softmax
 
     calls = []
     real = _softmax.set_lr
@@ -342,7 +342,7 @@ def test_softmax_decay_is_per_epoch_not_per_batch(monkeypatch):
 
 
 def test_relu_head_initialisation_and_scores():
-    from zslkit.methods._softmax import SoftmaxClassifier, train_softmax
+    from zslkit.methods.cyclewgan.softmax import SoftmaxClassifier, train_softmax
 
     g = torch.Generator().manual_seed(0)
     X, y = torch.rand(30, 50, generator=g), torch.arange(30) % 4

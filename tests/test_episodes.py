@@ -1,4 +1,4 @@
-"""The tensor episode sampler of CVC-ZSL (zslkit.methods._episodes)."""
+"""The tensor episode sampler of CVC-ZSL (zslkit.methods.cvc.episodes)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zslkit.errors import ConfigError
-from zslkit.methods._episodes import EpisodeError, EpisodeSampler, distinct_positions, local_labels
+from zslkit.methods.cvc.episodes import EpisodeError, EpisodeSampler, distinct_positions, local_labels
 
 
 def _labels(counts, seed=0):

@@ -10,7 +10,7 @@ weights) and ``beta`` (the regressor's cycle-loss weight) beside them. Two kinds
   ``regressor``, ``classifier`` (the pretrained classifier) and ``gan`` (GAN epochs and batch), ``lmbda``;
 * ``namespace: "classifier"`` (``fullyconnected.json``, read by ``routines/benchmark.py``): the final classifier.
 
-zslkit's networks are fixed (``methods/cyclewgan/networks.py``, ``methods/_softmax.py``): G = concat(a, z) -> linear ->
+zslkit's networks are fixed (``methods/cyclewgan/networks.py``, ``methods/cyclewgan/softmax.py``): G = concat(a, z) -> linear ->
 leaky_relu -> linear -> relu; D = concat(x, a) -> linear -> leaky_relu -> linear; R = linear; classifiers =
 linear [-> relu] -> softmax. A file is read into their widths, activations, Adam settings, learning rates and
 decays, epochs and batch sizes; whatever they cannot express is a ``ConfigError`` naming the file and the field

@@ -25,7 +25,7 @@ docs/methods/cvc_zsl.md.
 
 from zslkit.methods.cvc.config import CVCConfig, scaled_defaults
 from zslkit.methods.cvc.estimator import CVCZSL
-from zslkit.methods.cvc.modules import ClassifierGenerator, CVCClassifier, cosine_scores, generalized_cross_entropy
+from zslkit.methods.cvc.networks import ClassifierGenerator, CVCClassifier, cosine_scores, generalized_cross_entropy
 from zslkit.methods.cvc.pseudo_labels import pseudo_label
 
 __all__ = ["CVCClassifier", "CVCConfig", "CVCZSL", "ClassifierGenerator", "cosine_scores", "generalized_cross_entropy",

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from zslkit.methods._episodes import EpisodeSampler
+from zslkit.methods.cvc.episodes import EpisodeSampler
 
 log = logging.getLogger("zslkit.methods.cvc")
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zslkit.errors import ConfigError, TrainingDivergedError
-from zslkit.methods._episodes import EpisodeSampler
+from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods._epochs import EpochReporter
 from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier, ZSLMethod
@@ -19,7 +19,7 @@ from zslkit.methods.cvc import config as rules
 from zslkit.methods.cvc.config import CVCConfig
 from zslkit.methods.cvc.episode_loop import each_episode, episode_shape, run_episodes, step_lr
 from zslkit.methods.cvc.graph_step import InductiveStep
-from zslkit.methods.cvc.modules import ClassifierGenerator, CVCClassifier
+from zslkit.methods.cvc.networks import ClassifierGenerator, CVCClassifier
 from zslkit.methods.cvc.pseudo_labels import pseudo_label
 from zslkit.methods.cvc import training_state as resumable
 from zslkit.methods.cvc.stages import (TransductiveStep, finetune_seen_rows, mixed_episodes,

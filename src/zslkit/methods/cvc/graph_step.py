@@ -7,8 +7,8 @@ import logging
 import torch
 import torch.nn.functional as F
 
-from zslkit.methods._episodes import local_labels
-from zslkit.methods.cvc.modules import ClassifierGenerator
+from zslkit.methods.cvc.episodes import local_labels
+from zslkit.methods.cvc.networks import ClassifierGenerator
 
 log = logging.getLogger("zslkit.methods.cvc")
 

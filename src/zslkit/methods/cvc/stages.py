@@ -8,10 +8,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from zslkit.methods._episodes import EpisodeSampler
+from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods._optim import make_adam
 from zslkit.methods.cvc.episode_loop import each_episode, run_episodes
-from zslkit.methods.cvc.modules import ClassifierGenerator, cosine_scores, generalized_cross_entropy
+from zslkit.methods.cvc.networks import ClassifierGenerator, cosine_scores, generalized_cross_entropy
 
 
 def finetune_seen_rows(net: ClassifierGenerator, Xn: torch.Tensor, yt: torch.Tensor, E: torch.Tensor,

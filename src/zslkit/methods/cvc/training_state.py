@@ -9,9 +9,9 @@ from __future__ import annotations
 from torch import nn
 
 from zslkit.errors import ConfigError
-from zslkit.methods._episodes import EpisodeSampler
+from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods.base import cpu_copy
-from zslkit.methods.cvc.modules import ClassifierGenerator
+from zslkit.methods.cvc.networks import ClassifierGenerator
 from zslkit.runtime import make_generator
 
 FORMAT = "cvc-zsl-training-state"

@@ -7,7 +7,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from zslkit.methods._softmax import HEADS
+from zslkit.methods.cyclewgan.softmax import HEADS
 from zslkit.methods.config import option
 from zslkit.methods.cyclewgan.networks import FEATURE_NORMS, GP_ALPHAS, INITS
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from zslkit.errors import ConfigError, DataError
 from zslkit.methods._optim import make_adam
-from zslkit.methods._softmax import SoftmaxClassifier, keep_fraction
+from zslkit.methods.cyclewgan.softmax import SoftmaxClassifier, keep_fraction
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, check_labels, check_matrix, cpu_copy
 from zslkit.methods.cyclewgan.config import (CLS_VARIANTS, CYCLE_VARIANTS, MAX_HEADS, REFERENCE_VARIANTS, VARIANTS,
                                              CycleWGANConfig, _as_variant, scaled_default)

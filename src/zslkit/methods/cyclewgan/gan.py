@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from zslkit.methods._epochs import EpochReporter
 from zslkit.methods._optim import set_lr
-from zslkit.methods._softmax import inverse_time_lr, logits
+from zslkit.methods.cyclewgan.softmax import inverse_time_lr, logits
 from zslkit.methods.base import cpu_copy
 from zslkit.methods.cyclewgan.networks import gradient_penalty
 

@@ -3,7 +3,7 @@
 For candidates given by their embeddings (``seen_labels``: the training label of each candidate, -1 for a new
 class), ``GenerativeHead.fit`` draws ``syn_per_unseen`` synthetic features per new class and, per training class,
 its real training features plus ``syn_per_seen`` synthetic ones (``mode: merge``) or synthetic ones only
-(``replace``), then trains the softmax (``zslkit.methods._softmax``). Trained heads are cached by candidate set and
+(``replace``), then trains the softmax (``zslkit.methods.cyclewgan.softmax``). Trained heads are cached by candidate set and
 head settings (``HEAD_FIELDS``), the last ``CACHE_SIZE`` of them, and saved in the checkpoint; the cache is
 cleared whenever the generator changes.
 """
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zslkit.errors import ConfigError
-from zslkit.methods._softmax import SoftmaxClassifier, train_softmax
+from zslkit.methods.cyclewgan.softmax import SoftmaxClassifier, train_softmax
 from zslkit.methods.base import cpu_copy
 from zslkit.methods.cyclewgan.config import HEAD_FIELDS
 from zslkit.runtime import make_generator

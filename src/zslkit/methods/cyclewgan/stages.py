@@ -1,7 +1,7 @@
 """cycle-WGAN's stages before the GAN and how each stage is run, skipped or reused.
 
 The pretraining stages: the regressor R (x -> a, the cycle loss) and the seen-class classifier C (the f-CLSWGAN
-classification loss), both trained with the one supervised loop (``_softmax.train_minibatches``) and then frozen.
+classification loss), both trained with the one supervised loop (``softmax.train_minibatches``) and then frozen.
 
 Every stage (``STAGES``: regressor, aux_classifier, gan, final_classifier) has a config field ``<stage>_stage``:
 ``run``, ``skip`` (regressor and aux_classifier: their loss term is dropped) or an earlier run directory (or its
@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from zslkit.errors import ConfigError, TrainingDivergedError
 from zslkit.methods._optim import make_adam
-from zslkit.methods._softmax import train_minibatches, train_softmax
+from zslkit.methods.cyclewgan.softmax import train_minibatches, train_softmax
 from zslkit.methods.cyclewgan.config import SKIPPABLE_STAGES, STAGES
 from zslkit.methods.cyclewgan.networks import FeatureScaler, init_linear
 from zslkit.methods.model_file import read_checkpoint
