@@ -11,11 +11,10 @@ from pathlib import Path
 from zslkit.checkpointing import ProgressStore, fingerprint
 from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
 from zslkit.data.dataset import ZSLDataset
-from zslkit.errors import ConfigError, RunDirError, TrainingDivergedError
+from zslkit.errors import RunDirError, TrainingDivergedError
 from zslkit.methods.config import apply_overrides
 from zslkit.methods.registry import get_method
 from zslkit.pipeline import run_protocol
-from zslkit.presets import find_preset
 from zslkit.reporting.plots import save_run_plots  # matplotlib itself is imported when a plot is drawn
 from zslkit.runfile import RUN_FILE, write_run_file
 from zslkit.runs import RunDir, provenance, read_json
@@ -34,44 +33,44 @@ class RunSpec:
     data_seed: int = 0
     setting: str = "inductive"
     selection: str = "validation"
-    criterion: str | None = None  # None: the method's default_criterion
+    criterion: str | None = None  # None: the method's default_criterion (its recipe's)
     seed: int = 0
     device: str = "auto"
     overrides: dict = field(default_factory=dict)
     deterministic: bool = False
     checkpoint_every: int = 10  # epochs between training checkpoints (resumable runs)
     val_splits: int | None = None  # validation class splits (None: the rule of protocol.selection.split_count)
+    preset: str | None = None  # a preset entry by name (e.g. AWA1) for any data; None: the dataset's own, if any
+
+
+def spec_fingerprint(spec: RunSpec) -> dict:
+    """The RunSpec fields a resumed run must agree on (the device may change; a field added later counts only when
+    set, so runs started before it existed still resume)."""
+    fields = dataclasses.asdict(spec) | {"device": None}
+    if fields["preset"] is None:
+        del fields["preset"]
+    return fields
 
 
 def build_config(method_cls, dataset: ZSLDataset, spec: RunSpec):
-    """The method's preset (or scaled defaults) for the dataset, then the user's overrides (a changed training
-    length rescales the learning-rate schedule, ``follow_budget``). Episode sizes the user asked for
-    explicitly are never clipped to the data silently: an impossible one is an error."""
+    """The method recipe's config for the dataset (the preset of ``spec.preset`` / the dataset, for the variant, or
+    the rules on the data), then the user's overrides with what the recipe says they imply (``user_overrides``;
+    a changed training length rescales the learning-rate schedule, ``follow_budget``)."""
+    recipe = method_cls.recipe
     variant = spec.overrides.get("variant")
-    config = method_cls.default_config(dataset, spec.setting, **({"variant": variant} if variant else {}))
+    config = recipe.default_config(dataset, spec.setting, variant, spec.preset)
     overrides = dict(spec.overrides)
-    names = {f.name for f in dataclasses.fields(config)}
-    if "variant" not in names:  # a preset variant (e.g. cvc-zsl "reference"), already used by default_config
+    if "variant" not in {f.name for f in dataclasses.fields(config)}:  # a preset variant (cvc-zsl "reference")
         overrides.pop("variant", None)
-    if "episode_overflow" in names and ({"ways", "shots"} & set(overrides)):
-        overrides.setdefault("episode_overflow", "error")
-    return method_cls.follow_budget(config, apply_overrides(config, overrides, source="command line"), spec.setting)
+    overrides = recipe.user_overrides(config, overrides)
+    return recipe.follow_budget(config, apply_overrides(config, overrides, source="command line"), spec.setting)
 
 
-def checkpoint_metric_criterion(spec: RunSpec, config) -> RunSpec:
-    """A config's ``checkpoint_metric`` (cycle-wgan: the validation metric that chooses among savepoints) is the
-    selection criterion; it needs a selection that chooses (validation or oracle) and agrees with ``criterion``."""
-    metric = getattr(config, "checkpoint_metric", "")
-    if not metric:
-        return spec
-    if spec.selection == "fixed":
-        raise ConfigError(f"checkpoint metric {metric} chooses among savepoints on validation classes, but --selection "
-                          f"fixed chooses nothing: use --selection validation, or keep the savepoints and pick one "
-                          f"with zslkit evaluate RUN_DIR --epoch E")
-    if spec.criterion not in (None, metric):
-        raise ConfigError(f"checkpoint metric {metric} and --criterion {spec.criterion} disagree: the checkpoint "
-                          f"metric is the selection criterion (give one of them)")
-    return dataclasses.replace(spec, criterion=metric)
+def recipe_criterion(method_cls, spec: RunSpec, config) -> RunSpec:
+    """``spec`` with the criterion the config asks for (cycle-wgan: its ``checkpoint_metric``, which needs a
+    selection that chooses and agrees with ``criterion``; the recipe's ``criterion``)."""
+    criterion = method_cls.recipe.criterion(config, spec.selection, spec.criterion)
+    return spec if criterion == spec.criterion else dataclasses.replace(spec, criterion=criterion)
 
 
 def preset_semantic(method_cls, dataset: ZSLDataset, spec: RunSpec) -> str | None:
@@ -79,7 +78,7 @@ def preset_semantic(method_cls, dataset: ZSLDataset, spec: RunSpec) -> str | Non
     when the user named none and the real dataset was loaded with another; else None."""
     if spec.semantic is not None or dataset.synthetic:
         return None
-    preset = find_preset(method_cls.name, dataset.name, spec.setting, spec.overrides.get("variant"))
+    preset = method_cls.recipe.preset_for(dataset, spec.setting, spec.overrides.get("variant"), spec.preset)
     if preset is None or preset.semantic is None or preset.name.lower() != dataset.name.lower():
         return None
     return None if preset.semantic == dataset.semantic_source else preset.semantic
@@ -115,7 +114,7 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         spec = dataclasses.replace(spec, semantic=semantic)
         dataset = open_dataset(spec.dataset, semantic=semantic, seed=spec.data_seed)
     config = build_config(method_cls, dataset, spec)
-    spec = checkpoint_metric_criterion(spec, config)
+    spec = recipe_criterion(method_cls, spec, config)
     if spec.deterministic:
         set_deterministic(True)
     seed_everything(spec.seed)
@@ -124,7 +123,7 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         if resume and not rd.file("config.json").is_file():
             raise RunDirError(f"{out}: nothing to resume (no config.json)")
         store = ProgressStore(rd.file("checkpoints") / "progress.pt", every=spec.checkpoint_every,
-                              fingerprint=fingerprint([dataclasses.asdict(spec) | {"device": None},
+                              fingerprint=fingerprint([spec_fingerprint(spec),
                                                        dataset.summary(), dataclasses.asdict(config)]),
                               resume_hint=f"zslkit train --resume {out}")
         if not resume:
@@ -163,10 +162,9 @@ def execute(spec: RunSpec, out: str | Path, *, overwrite: bool = False, progress
         rd.write_json("curves.json", {"seen_unseen": {k: v.tolist() for k, v in curve.items()},
                                       "training": getattr(result.model, "history_", [])})
         rd.write_json("per_class.json", result.scores.per_class())
-        reused = getattr(result.model, "reused_stages_", None)  # stages taken from earlier runs (cycle-wgan)
         rd.write_json("provenance.json", provenance(dataset.summary(), seed=spec.seed,
                                                     device=device_description(device), wall_time_s=wall,
-                                                    extra={"reused_stages": reused} if reused else None))
+                                                    extra=result.model.run_provenance() or None))
         metrics = dict(result.metrics, wall_time_s=round(wall, 3))
         if plots:
             save_run_plots(rd.path, result=result, dataset=dataset)

@@ -25,6 +25,7 @@ checks, configuration, devices, seeding and checkpoint files.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,10 @@ from sklearn.base import BaseEstimator
 
 from zslkit.data.dataset import as_real_float32, require_finite
 from zslkit.errors import ConfigError, DataError, NotFittedError
-from zslkit.methods.config import apply_overrides, make_config, unknown_name, validate_config
+from zslkit.methods.config import make_config, unknown_name, validate_config
 from zslkit.methods.model_file import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
+from zslkit.methods.recipe import HOOKS, ClassHooks, Recipe
 from zslkit.methods.registry import get_method
-from zslkit.presets import find_preset, list_presets
 from zslkit.protocol.metrics import per_class_accuracy
 from zslkit.runs import atomic_torch_save
 from zslkit.runtime import resolve_device
@@ -122,8 +123,35 @@ class ZSLMethod(BaseEstimator, ABC):
     # ``adopt_seen_classes`` with all trainval data) instead of retraining on trainval; for methods whose
     # retrained model does not reproduce what was validated (GANs). See docs/protocol.md.
     keeps_validated_model: ClassVar[bool] = False
-    # what validation selection maximises unless the user says (gzsl_h, zsl_t1 or gzsl_cs_h)
+    # how the method is trained on given data: presets, rules for other data, validation search, head search,
+    # warm-up, budget following, default criterion (zslkit.methods.recipe; one file per method). A subclass without
+    # one gets the base recipe on its config class; the old class-method hooks below delegate to it.
+    recipe: ClassVar[Recipe | None] = None
+    # what validation selection maximises unless the user says (gzsl_h, zsl_t1 or gzsl_cs_h): the recipe's
     default_criterion: ClassVar[str] = "gzsl_h"
+    # the presets file's method name (None: ``name``) and the method's own variants (the recipe's); used to build the
+    # recipe of a subclass that names none
+    preset_method: ClassVar[str | None] = None
+    variants: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        """Give ``cls`` a recipe: its own, the inherited one, or the base recipe on its config class; a subclass
+        that overrides the old hooks (``search_space`` ...) or ``default_criterion`` keeps them (``ClassHooks``)."""
+        super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "config_class"):
+            return
+        recipe = cls.__dict__.get("recipe") or getattr(cls, "recipe", None)
+        if recipe is None or recipe.config_class is not cls.config_class:
+            recipe = Recipe(cls.config_class, cls.preset_method or cls.name)
+            recipe.default_criterion, recipe.variants = cls.default_criterion, tuple(cls.variants)
+        own = cls.__mro__[:cls.__mro__.index(ZSLMethod)]
+        overridden = tuple(h for h in HOOKS if any(h in c.__dict__ for c in own))
+        criterion = next((c.__dict__["default_criterion"] for c in own if "default_criterion" in c.__dict__), None)
+        if overridden or (criterion is not None and criterion != recipe.default_criterion):
+            recipe = ClassHooks(cls, recipe, overridden)
+            recipe.default_criterion = criterion or recipe.default_criterion
+        cls.recipe = recipe
+        cls.default_criterion, cls.variants = recipe.default_criterion, tuple(recipe.variants)
 
     def __init__(self, config: Any = None, *, seed: int = 0, device: str | torch.device = "auto",
                  progress: bool = False, **params):
@@ -303,102 +331,52 @@ class ZSLMethod(BaseEstimator, ABC):
         """Write a self-contained checkpoint atomically (temporary file + rename)."""
         return atomic_torch_save(self.checkpoint(extra), Path(path))
 
+    def restore(self, state: dict, dims: dict) -> "ZSLMethod":
+        """This (configured, unfitted) model with a fitted state: the parameters resolved, the fitted dimensions
+        (``feature_dim``, ``embedding_dim``, ``num_train_classes``) set, ``load_state_dict(state)``; returns self."""
+        self._prepare()
+        self.feature_dim_ = int(dims["feature_dim"])
+        self.embedding_dim_ = int(dims["embedding_dim"])
+        self.num_train_classes_ = int(dims["num_train_classes"])
+        self.n_features_in_ = self.feature_dim_
+        self.load_state_dict(state)
+        self.fitted_ = True
+        return self
+
     @classmethod
     def from_checkpoint(cls, ckpt: dict, device: str | torch.device = "auto") -> "ZSLMethod":
         method_cls = get_method(ckpt["method"]) if cls is ZSLMethod else cls
-        model = method_cls(ckpt["config"], seed=ckpt.get("seed", 0), device=device)
-        model._prepare()
-        dims = ckpt["dims"]
-        model.feature_dim_ = int(dims["feature_dim"])
-        model.embedding_dim_ = int(dims["embedding_dim"])
-        model.num_train_classes_ = int(dims["num_train_classes"])
-        model.n_features_in_ = model.feature_dim_
-        model.load_state_dict(ckpt["state"])
-        model.fitted_ = True
-        return model
+        return method_cls(ckpt["config"], seed=ckpt.get("seed", 0), device=device).restore(ckpt["state"], ckpt["dims"])
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> "ZSLMethod":
         """Rebuild a fitted model from a checkpoint file alone."""
         return cls.from_checkpoint(read_checkpoint(path), device=device)
 
-    # ----- presets and selection -------------------------------------------------------------------
     @classmethod
-    def default_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
-        """The hyperparameters for ``dataset`` (a ZSLDataset): its preset (for ``variant``) if one exists, else
-        ``scaled_config``, rules on the data's size. The one preset lookup of every method; methods adjust it
-        through ``preset_names``, ``preset_variants``, ``from_preset`` and ``scaled_config``."""
-        preset_method = cls.preset_method or cls.name
-        known = set(cls.variants) | {p.variant for p in list_presets(preset_method) if p.variant}
-        if variant is not None and not known:
-            raise ConfigError(f"{cls.name} has no variants (got --variant {variant!r})")
-        if variant is not None and variant not in known:
-            raise ConfigError(f"{cls.name} has no variant {variant!r}; choose one of {', '.join(sorted(known))}")
-        names = cls.preset_names(dataset)
-        for name in [*names, "default"]:  # an entry named "default" serves every dataset
-            for v in cls.preset_variants(variant):
-                p = find_preset(preset_method, name, setting, v)
-                if p is not None and p.name.lower() == name.lower():
-                    return cls.from_preset(p, variant)
-        if variant is not None and variant not in cls.variants:
-            raise ConfigError(f"{cls.name} has no preset variant {variant!r} for {names[0] if names else 'this data'}"
-                              f" ({setting})")
-        return cls.scaled_config(dataset, setting, variant)
+    def _recipe(cls, hook: str) -> Recipe:
+        recipe = cls.recipe
+        return recipe.below(hook) if isinstance(recipe, ClassHooks) else recipe
 
-    # the presets file's method name (None: ``name``) and the method's own variants (its config's ``variant``
-    # field); preset variants such as CVC-ZSL's "reference" come from the presets file
-    preset_method: ClassVar[str | None] = None
-    variants: ClassVar[tuple[str, ...]] = ()
-
-    @classmethod
-    def preset_names(cls, dataset) -> list[str]:
-        """Preset entry names to try for ``dataset``, first match wins (base: the dataset's name)."""
-        return [dataset.name] if dataset is not None else []
-
-    @classmethod
-    def preset_variants(cls, variant: str | None) -> list[str | None]:
-        """Preset variants to try for the requested ``variant``, in order (base: exactly it)."""
-        return [variant]
-
-    @classmethod
-    def from_preset(cls, preset, variant: str | None):
-        """The config of a preset entry."""
-        return apply_overrides(cls.config_class(), preset.params, source=f"preset {preset.name}")
-
-    @classmethod
-    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None):
-        """The config for data without a preset: rules on its size and shape (base: the dataclass defaults)."""
-        return cls.config_class()
-
-    @classmethod
-    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        """Override dicts tried during validation selection (the first is usually ``{}``); each is a fit."""
-        return [{}]
-
-    @classmethod
-    def warmup_config(cls, config):
-        """For transductive methods that start from an inductive model: the inductive configuration whose
-        validation selection chooses that warm-up (see ``with_warmup``); None: no warm-up stage."""
-        return None
-
-    @classmethod
-    def with_warmup(cls, config, chosen: dict):
-        """The transductive ``config`` starting from the warm-up whose overrides (epochs included) were chosen."""
-        return config
-
-    @classmethod
-    def follow_budget(cls, base, config, setting: str = "inductive"):
-        """``config`` (``base`` with user overrides) with its learning-rate schedule rescaled to a changed
-        training length, unless the schedule itself was overridden. The base keeps the config as is."""
-        return config
-
-    @classmethod
-    def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        """Override dicts of fields that change only ``build_classifier`` (no refit): validation selection
-        scores every one of them at every evaluation point of every fit."""
-        return [{}]
+    def run_provenance(self) -> dict:
+        """What a run directory's provenance.json records of this fitted model beyond the data and the seed:
+        the stages taken from earlier runs (``reused_stages_``: stage -> file, sha256), if any."""
+        reused = getattr(self, "reused_stages_", None)
+        return {"reused_stages": reused} if reused else {}
 
     def adopt_seen_classes(self, X, y, class_embeddings) -> None:
         """Make the seen-class side of a kept validation model refer to all training data (``y`` indexes the
         rows of ``class_embeddings``); needed by methods with ``keeps_validated_model``."""
         raise NotImplementedError(f"{self.name} keeps no validated model")
+
+
+def _delegation(hook: str):
+    def delegate(cls, *args, **kwargs):
+        return getattr(cls._recipe(hook), hook)(*args, **kwargs)
+    delegate.__name__ = delegate.__qualname__ = hook
+    delegate.__doc__ = f"``cls.recipe.{hook}`` (the recipe hook by its old class-method name; zslkit.methods.recipe)."
+    return classmethod(delegate)
+
+
+for _hook in HOOKS:  # ZSLMethod.default_config, .search_space, ...: thin delegations to the method's recipe
+    setattr(ZSLMethod, _hook, _delegation(_hook))

@@ -30,7 +30,7 @@ log = logging.getLogger("zslkit.methods")
 
 ENTRY_POINT_GROUP = "zslkit.methods"
 _REGISTRY: dict[str, type] = {}
-_INFRASTRUCTURE = {"base", "registry", "config", "model_file"}
+_INFRASTRUCTURE = {"base", "registry", "config", "model_file", "recipe"}
 _BASE_CLASS = "zslkit.methods.base.ZSLMethod"  # by name: base imports this module, not the other way round
 _discovered = False
 
@@ -95,12 +95,13 @@ def get_method(name: str) -> type:
 
 
 def variants_of(cls) -> tuple[str, ...]:
-    """What ``--variant`` accepts for a method: the choices of its config's ``variant`` field (or a
-    ``variants`` class attribute) and the variants its presets are written for (e.g. cvc-zsl "reference")."""
-    declared = getattr(cls, "variants", None)
-    if declared is None:
-        field = next((f for f in dataclasses.fields(cls.config_class) if f.name == "variant"), None)
-        declared = (field.metadata.get("choices") if field is not None else None) or ()
+    """What ``--variant`` accepts for a method besides ``default``: its recipe's named recipes (the method's own
+    variants and the variants its presets are written for, e.g. cvc-zsl "reference")."""
+    recipe = getattr(cls, "recipe", None)
+    if recipe is not None:
+        return tuple(n for n in recipe.names() if n != "default")
+    field = next((f for f in dataclasses.fields(cls.config_class) if f.name == "variant"), None)
+    declared = (field.metadata.get("choices") if field is not None else None) or ()
     return tuple(dict.fromkeys([*declared, *(p.variant for p in list_presets(cls.name) if p.variant)]))
 
 

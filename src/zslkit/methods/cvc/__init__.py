@@ -16,17 +16,19 @@ the seen classes (``ways`` classes x ``shots`` samples, episode-local cross-entr
   train on seen episodes (cross-entropy over all classes) plus pseudo-labelled unseen samples
   (generalized cross-entropy, :func:`generalized_cross_entropy`), weighted by sample counts.
 
-The package, by concern: ``config`` (CVCConfig, scaled defaults, selection rules), ``modules`` (generator,
-cosine scores, GCE, candidate classifier), ``pseudo_labels``, ``episode_loop`` (the one chunked episode loop,
+The package, by concern: ``config`` (CVCConfig: the model and its optimisation), ``recipe`` (presets, the rules
+for data without a preset, what validation tries, the warm-up, budget following), ``networks`` (generator, cosine
+scores, GCE, candidate classifier), ``episodes`` (the tensor episode sampler), ``pseudo_labels``, ``episode_loop`` (the one chunked episode loop,
 StepLR, episode shapes, TF32), ``graph_step`` (the inductive step, eager or CUDA graph), ``stages`` (seen-row
 fine-tuning, the self-training step), ``training_state`` (resumable fits), ``estimator`` (CVCZSL). See
 docs/methods/cvc_zsl.md.
 """
 
-from zslkit.methods.cvc.config import CVCConfig, scaled_defaults
+from zslkit.methods.cvc.config import CVCConfig
 from zslkit.methods.cvc.estimator import CVCZSL
 from zslkit.methods.cvc.networks import ClassifierGenerator, CVCClassifier, cosine_scores, generalized_cross_entropy
 from zslkit.methods.cvc.pseudo_labels import pseudo_label
+from zslkit.methods.cvc.recipe import RECIPE, scaled_defaults
 
 __all__ = ["CVCClassifier", "CVCConfig", "CVCZSL", "ClassifierGenerator", "cosine_scores", "generalized_cross_entropy",
-           "pseudo_label", "scaled_defaults"]
+           "RECIPE", "pseudo_label", "scaled_defaults"]

@@ -1,5 +1,5 @@
 """The CVC-ZSL estimator: fit (inductive stage, learned seen rows, transductive self-training), resumable
-training state, the candidate classifier, persistence, presets and selection hooks."""
+training state, the candidate classifier, persistence; its recipe is :mod:`.recipe`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods._epochs import EpochReporter
 from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier, ZSLMethod
-from zslkit.methods.cvc import config as rules
 from zslkit.methods.cvc.config import CVCConfig
 from zslkit.methods.cvc.episode_loop import each_episode, episode_shape, run_episodes, step_lr
 from zslkit.methods.cvc.graph_step import InductiveStep
 from zslkit.methods.cvc.networks import ClassifierGenerator, CVCClassifier
 from zslkit.methods.cvc.pseudo_labels import pseudo_label
+from zslkit.methods.cvc.recipe import RECIPE
 from zslkit.methods.cvc import training_state as resumable
 from zslkit.methods.cvc.stages import (TransductiveStep, finetune_seen_rows, mixed_episodes,
                                       pseudo_classes_per_episode)
@@ -34,6 +34,7 @@ log = logging.getLogger("zslkit.methods.cvc")
 class CVCZSL(ZSLMethod):
     name = "cvc-zsl"
     config_class = CVCConfig
+    recipe = RECIPE  # presets, rules for other data, validation search, warm-up (cvc/recipe.py)
     settings = ("inductive", "transductive")
     epochs_field = "epochs"
     description = ("CVC-ZSL (Li, Min, Fu, ICCV 2019): episodic classifier generator with a cosine classifier; "
@@ -282,26 +283,3 @@ class CVCZSL(ZSLMethod):
         self.seen_rows_source_ = state.get("seen_rows_source")
         self.transductive_ = bool(state.get("transductive", False))
         self.history_ = [dict(r) for r in state.get("history", [])]
-
-    # ----- presets and selection (the rules live in .config) ----------------------------------------------
-    @classmethod
-    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CVCConfig:
-        """Rules on the data for datasets without a preset (see :func:`.config.scaled_defaults`); presets (e.g.
-        the "reference" variant, the full 1000 x 1000 protocol) come from presets/cvc_zsl.yaml."""
-        return rules.scaled_defaults(dataset, setting)
-
-    @classmethod
-    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        return rules.search_space(config, setting)
-
-    @classmethod
-    def warmup_config(cls, config):
-        return rules.warmup_config(config)
-
-    @classmethod
-    def with_warmup(cls, config, chosen: dict):
-        return rules.with_warmup(config, chosen)
-
-    @classmethod
-    def follow_budget(cls, base, config, setting: str = "inductive"):
-        return rules.follow_budget(base, config, setting)

@@ -1,10 +1,9 @@
 """The cycle-WGAN estimator: its stages in order (regressor, auxiliary classifier, GAN), synthesis, the explicit
-final-classifier step (``fit_head``), persistence, presets and the validation head search."""
+final-classifier step (``fit_head``), persistence; its recipe (presets, head search) is :mod:`.recipe`."""
 
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
 
 import numpy as np
@@ -15,12 +14,13 @@ from zslkit.errors import ConfigError, DataError
 from zslkit.methods._optim import make_adam
 from zslkit.methods.cyclewgan.softmax import SoftmaxClassifier, keep_fraction
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, check_labels, check_matrix, cpu_copy
-from zslkit.methods.cyclewgan.config import (CLS_VARIANTS, CYCLE_VARIANTS, MAX_HEADS, REFERENCE_VARIANTS, VARIANTS,
-                                             CycleWGANConfig, _as_variant, scaled_default)
+from zslkit.methods.config import apply_overrides
+from zslkit.methods.cyclewgan.config import CLS_VARIANTS, CYCLE_VARIANTS, CycleWGANConfig
 from zslkit.methods.cyclewgan.diagnostics import generator_diagnostics
 from zslkit.methods.cyclewgan.gan import train_gan
 from zslkit.methods.cyclewgan.head import GenerativeHead, synthesize_rows
 from zslkit.methods.cyclewgan.networks import Critic, FeatureScaler, Generator
+from zslkit.methods.cyclewgan.recipe import RECIPE
 from zslkit.methods.cyclewgan.stages import (StageSource, common_scaler, pretrain_aux_classifier, pretrain_regressor,
                                              resolve_stages, reuse_aux_classifier, reuse_gan, reuse_regressor)
 from zslkit.methods.registry import register
@@ -44,7 +44,7 @@ class CycleWGAN(ZSLMethod):
     # no-preset default makes that reproducible); keeping the validation-view GAN (adopt_seen_classes) tested worse on
     # fashion-zsl, see docs/methods/cycle_wgan.md. Set True on a subclass to keep it.
     keeps_validated_model = False
-    variants = VARIANTS
+    recipe = RECIPE  # presets, variants, defaults for other data, the head search (cyclewgan/recipe.py)
     description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
                    "conditional WGAN-GP feature generator + softmax on synthetic features")
 
@@ -255,21 +255,24 @@ class CycleWGAN(ZSLMethod):
         self.head_.clear()
 
     # ----- the final classifier ---------------------------------------------------------------------
-    def fit_head(self, candidate_embeddings, seen_labels=None) -> SoftmaxClassifier:
+    def fit_head(self, candidate_embeddings, seen_labels=None, *, head: dict | None = None) -> SoftmaxClassifier:
         """Train (or take from the cache) the final classifier over candidate classes given by their embeddings and
         return it: ``syn_per_unseen`` synthetic features per new class (``seen_labels`` -1 or None), and per
         training class (``seen_labels`` = its training label) its real features plus ``syn_per_seen`` synthetic ones
-        (``mode: merge``) or synthetic ones only (``replace``), then the softmax (``cls_*``). Trained heads are
+        (``mode: merge``) or synthetic ones only (``replace``), then the softmax (``cls_*``). ``head``: head fields
+        (one entry of the recipe's ``head_space``) that replace the config's for this call. Trained heads are
         cached by candidate set and head settings and saved in the checkpoint. ``build_classifier``,
         ``decision_function`` and ``predict`` call this, so a head is trained on first use (logged at INFO)."""
-        return super().build_classifier(candidate_embeddings, seen_labels)
+        return super().build_classifier(candidate_embeddings, seen_labels, head=head)
 
-    def build_classifier(self, candidate_embeddings, seen_labels=None) -> SoftmaxClassifier:
+    def build_classifier(self, candidate_embeddings, seen_labels=None, *, head: dict | None = None
+                         ) -> SoftmaxClassifier:
         """The same as ``fit_head``."""
-        return self.fit_head(candidate_embeddings, seen_labels)
+        return self.fit_head(candidate_embeddings, seen_labels, head=head)
 
-    def _build_classifier(self, candidate_embeddings, seen_labels) -> CandidateClassifier:
-        return self.head_.fit(self, candidate_embeddings, seen_labels)
+    def _build_classifier(self, candidate_embeddings, seen_labels, head: dict | None = None) -> CandidateClassifier:
+        cfg = apply_overrides(self.config_, head, source="head") if head else self.config_
+        return self.head_.fit(self, candidate_embeddings, seen_labels, cfg=cfg)
 
     def _classifier(self, layer: nn.Linear, head: str) -> SoftmaxClassifier:
         transform = None if self.scaler_.kind == "none" else self.scaler_.transform
@@ -340,55 +343,3 @@ class CycleWGAN(ZSLMethod):
         self.generator_epoch_ = int(state.get("generator_epoch", self.epochs_trained_))
         self.reused_stages_ = {k: dict(v) for k, v in (state.get("reused_stages") or {}).items()}
         self.head_.load_state(self, state.get("final_classifiers"))
-
-    # ----- presets and selection -------------------------------------------------------------------
-    @classmethod
-    def preset_names(cls, dataset) -> list[str]:
-        """CUB with sentence embeddings (semantic source ``sent*``) uses the ``CUB-sent`` entry first."""
-        names = super().preset_names(dataset)
-        if dataset is not None and dataset.name.upper() == "CUB" and \
-                str(dataset.semantic_source).lower().startswith("sent"):
-            names.insert(0, "CUB-sent")
-        return names
-
-    @classmethod
-    def preset_variants(cls, variant: str | None) -> list[str | None]:
-        """A variant's own entry, else the dataset's cycle-wgan entry (cycle-clswgan has none of its own);
-        f-clswgan-reference: its own entry only (the ``default`` one: the release's recipe on any data)."""
-        if variant in REFERENCE_VARIANTS:  # the release's recipe, never a dataset's cycle-wgan entry
-            return [variant]
-        own = None if variant in (None, "cycle-wgan") else variant
-        return [own, None] if own else [None]
-
-    @classmethod
-    def from_preset(cls, preset, variant: str | None) -> CycleWGANConfig:
-        return _as_variant(super().from_preset(preset, variant), variant, own_preset=preset.variant is not None)
-
-    @classmethod
-    def scaled_config(cls, dataset=None, setting: str = "inductive", variant: str | None = None) -> CycleWGANConfig:
-        return _as_variant(scaled_default(dataset, variant), variant, own_preset=False)
-
-    @classmethod
-    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        """One GAN run: its epoch comes from the monitor, the final classifier from ``head_space``."""
-        return [{}]
-
-    @classmethod
-    def head_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        """Final-classifier settings scored at every validation point without refitting the GAN: the product of
-        ``mode_grid``, ``syn_grid`` (syn_per_unseen), ``syn_seen_grid`` (syn_per_seen), ``cls_epochs_grid`` and
-        ``cls_lr_grid`` (an empty list keeps the config's value). The reference presets set none, so they are scored
-        as given."""
-        axes = [(name, tuple(values)) for name, values in (("mode", config.mode_grid),
-                                                           ("syn_per_unseen", config.syn_grid),
-                                                           ("syn_per_seen", config.syn_seen_grid),
-                                                           ("cls_epochs", config.cls_epochs_grid),
-                                                           ("cls_lr", config.cls_lr_grid)) if values]
-        if not axes:
-            return [{}]
-        heads = [dict(zip([n for n, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
-        if len(heads) > MAX_HEADS:
-            raise ConfigError(f"cycle-wgan: the head grid (mode_grid x syn_grid x syn_seen_grid x cls_epochs_grid x "
-                              f"cls_lr_grid) has {len(heads)} entries; keep it at most {MAX_HEADS}, every one is "
-                              f"trained at every validation point")
-        return heads

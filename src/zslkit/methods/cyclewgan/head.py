@@ -58,14 +58,16 @@ class GenerativeHead:
 
     @staticmethod
     def key(cfg, candidate_embeddings: np.ndarray, seen_labels: np.ndarray) -> str:
-        head = repr(tuple(getattr(cfg, f) for f in HEAD_FIELDS))  # head_space changes these between calls
+        head = repr(tuple(getattr(cfg, f) for f in HEAD_FIELDS))  # a head (head_space entry) changes these
         return hashlib.sha1(candidate_embeddings.tobytes() + seen_labels.tobytes()
                             + str(candidate_embeddings.shape).encode() + head.encode()).hexdigest()
 
-    def fit(self, model, candidate_embeddings: np.ndarray, seen_labels: np.ndarray | None) -> SoftmaxClassifier:
-        """The cached classifier for these candidates and ``model.config_``'s head settings, else a new one:
-        synthesis from ``model``'s generator (noise seeded from the model seed) and the softmax trained on it."""
-        cfg, dev = model.config_, model.device_
+    def fit(self, model, candidate_embeddings: np.ndarray, seen_labels: np.ndarray | None, cfg=None
+            ) -> SoftmaxClassifier:
+        """The cached classifier for these candidates and the head settings of ``cfg`` (None: ``model.config_``),
+        else a new one: synthesis from ``model``'s generator (noise seeded from the model seed) and the softmax
+        trained on it."""
+        cfg, dev = cfg if cfg is not None else model.config_, model.device_
         sl = (np.full(candidate_embeddings.shape[0], -1, np.int64) if seen_labels is None
               else np.asarray(seen_labels, np.int64))
         key = self.key(cfg, candidate_embeddings, sl)

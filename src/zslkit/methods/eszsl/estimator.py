@@ -5,36 +5,20 @@ form V = (X^T X + g I)^-1 X^T Y E (E^T E + l I)^-1, where Y is the {-1, 1} label
 training samples and E the seen-class embeddings. The features are centred on the training mean and
 L2-normalised; g = 10^gamma_exp and l = 10^lambda_exp are in units of the mean eigenvalue of X^T X and E^T E
 (``relative_ridge``), chosen on the validation classes over the paper's grid 10^-3..10^3 with lambda from
-10^-1 (``lambda_min_exp``; ``search_space``), by the calibrated GZSL H (``default_criterion``). The rules and
+10^-1 (``lambda_min_exp``; the recipe's ``search_space``), by the calibrated GZSL H (its ``default_criterion``). The rules and
 their evidence on the real dev sets: docs/methods/eszsl.md.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from zslkit.errors import TrainingDivergedError
 from zslkit.methods.base import CandidateClassifier, ZSLMethod
-from zslkit.methods.config import option
+from zslkit.methods.eszsl.config import ESZSLConfig
+from zslkit.methods.eszsl.recipe import RECIPE
 from zslkit.methods.registry import register
-
-
-@dataclass
-class ESZSLConfig:
-    gamma_exp: float = option(0.0, "feature-side ridge: 10**gamma_exp", min=-300, max=300)  # float64's range
-    lambda_exp: float = option(0.0, "embedding-side ridge: 10**lambda_exp", min=-300, max=300)
-    normalize_features: bool = option(True, "L2-normalise visual features before fitting and scoring")
-    center_features: bool = option(True, "subtract the training features' mean (before the L2 normalisation)")
-    relative_ridge: bool = option(True, "10**gamma_exp and 10**lambda_exp in units of the mean eigenvalue "
-                                        "(trace / dimension) of X^T X and E^T E, so an exponent means the same on "
-                                        "the validation view and on trainval")
-    grid: tuple = option((-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
-                         "exponents tried for both on validation (the paper's 10^-3..10^3)", item=float, min_length=1)
-    lambda_min_exp: float = option(-1.0, "smallest lambda_exp of the grid tried on validation (-inf: all)",
-                                   infinite=True)
 
 
 class _BilinearClassifier(CandidateClassifier):
@@ -52,10 +36,8 @@ class _BilinearClassifier(CandidateClassifier):
 class ESZSL(ZSLMethod):
     name = "eszsl"
     config_class = ESZSLConfig
+    recipe = RECIPE  # the validation grid and the default criterion (eszsl/recipe.py)
     epochs_field = None
-    # ESZSL is a ZSL method: its uncalibrated seen scores dominate GZSL, so its regularisers are chosen by the
-    # calibrated H on validation (fashion-zsl, 4 folds: T1 0.63 -> 0.73 against choosing by raw H)
-    default_criterion = "gzsl_cs_h"
     description = "ESZSL (Romera-Paredes & Torr, ICML 2015): closed-form bilinear compatibility"
 
     def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
@@ -104,8 +86,3 @@ class ESZSL(ZSLMethod):
         mean = state.get("mean")
         self.mean_ = (torch.zeros(self.V_.shape[0], dtype=torch.float64, device=self.device_) if mean is None
                       else mean.to(self.device_, torch.float64))
-
-    @classmethod
-    def search_space(cls, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        lambdas = [lam for lam in config.grid if lam >= config.lambda_min_exp] or [max(config.grid)]
-        return [{"gamma_exp": g, "lambda_exp": lam} for g in config.grid for lam in lambdas]
