@@ -135,3 +135,46 @@ def _main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
+
+
+# the order of a protocol's phases: a resumed run skips the fits before the stored (phase, fit index)
+PHASE_ORDER = {"warmup": 0, "validation": 1, "final": 2, "oracle": 0, "fixed": 0}
+
+
+class Resumer:
+    """Where a resumed protocol stands: which (phase, fit index) fits are done, which one continues, and the hooks
+    that checkpoint the fits of this session (``store`` None: no checkpoints, nothing to resume)."""
+
+    def __init__(self, store: ProgressStore | None):
+        self.store = store
+        self.saved = store.load() if store is not None else None
+        if self.saved:
+            log.info("resuming from %s (phase %s, candidate %s)", store.path, self.saved["phase"],
+                     self.saved["candidate"])
+
+    def history(self) -> list[dict]:
+        return list(self.saved["history"]) if self.saved else []
+
+    def kept_state(self) -> dict | None:
+        """The best point's state a resumed search kept (its checkpoints' ``extra``), else None."""
+        return (self.saved.get("extra") or {}).get("best_state") if self.saved else None
+
+    def done(self, phase: str, candidate: int) -> bool:
+        if not self.saved:
+            return False
+        return (PHASE_ORDER[phase], candidate) < (PHASE_ORDER[self.saved["phase"]], self.saved["candidate"])
+
+    def fit_kwargs(self, phase: str, candidate: int, history: list[dict], extra=None) -> dict:
+        """``fit`` keywords of the fit at (``phase``, ``candidate``): its stored state when it is the one that
+        continues (the global RNG restored), and a checkpoint hook that stores the position, ``history`` and
+        ``extra()``."""
+        kwargs = {}
+        if self.saved and (self.saved["phase"], self.saved["candidate"]) == (phase, candidate):
+            restore_rng(self.saved["rng"])
+            kwargs["resume_state"] = self.saved["fit_state"]
+        if self.store is not None:
+            def make_state(epoch, model):
+                return {"phase": phase, "candidate": candidate, "history": list(history), "rng": capture_rng(),
+                        "fit_state": model.training_state(), "extra": extra() if extra else None}
+            kwargs["checkpoint"] = self.store.hook(make_state)
+        return kwargs

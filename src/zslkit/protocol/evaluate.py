@@ -25,9 +25,10 @@ def seen_label_map(dataset: ZSLDataset) -> np.ndarray:
 
 
 class TestScores:
-    """The raw scores of one model on one dataset's test splits (ZSL head and GZSL head)."""
+    """The raw scores of one model on one dataset's test splits (ZSL head and GZSL head). ``head``: head-space
+    overrides handed to the model's ``build_classifier`` (None: its own config's head)."""
 
-    def __init__(self, model, dataset: ZSLDataset):
+    def __init__(self, model, dataset: ZSLDataset, head: dict | None = None):
         self.dataset = dataset
         self.unseen = dataset.unseen_classes
         self.classes = np.concatenate([dataset.seen_classes, dataset.unseen_classes])
@@ -36,9 +37,10 @@ class TestScores:
         E = dataset.class_embeddings
         Xs, self.ys = dataset.split("test_seen")
         Xu, self.yu = dataset.split("test_unseen")
-        zsl_head = model.build_classifier(E[self.unseen])
+        given = {"head": head} if head else {}
+        zsl_head = model.build_classifier(E[self.unseen], **given)
         self.zsl = batched_scores(zsl_head, Xu)
-        gzsl_head = model.build_classifier(E[self.classes], seen_label_map(dataset)[self.classes])
+        gzsl_head = model.build_classifier(E[self.classes], seen_label_map(dataset)[self.classes], **given)
         self.gzsl_seen = batched_scores(gzsl_head, Xs)
         self.gzsl_unseen = batched_scores(gzsl_head, Xu)
 

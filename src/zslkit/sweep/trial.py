@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from zslkit.protocol.criteria import better, resolve_criterion
 from zslkit.sweep import storage
 from zslkit.sweep.space import safe_name, slug
 
@@ -75,10 +76,10 @@ def run_trial(config: dict) -> None:
     torch.set_num_threads(max(1, int(job.get("threads", 1))))
     spec = RunSpec(**job["spec"])
     run_dir = Path(job["run_dir"])
-    if not spec.criterion:  # None: the method's own default criterion, as run_protocol does
+    if not spec.criterion:  # None: the method's own default criterion, resolved as run_protocol does
         from zslkit.methods.registry import get_method
 
-        spec.criterion = get_method(spec.method).default_criterion
+        spec.criterion = resolve_criterion(get_method(spec.method))
     crit = spec.criterion
     record = read_record(run_dir)
     record.update(dataset=job.get("label"), dataset_spec=spec.dataset, params=job.get("params", {}), seed=spec.seed,
@@ -131,7 +132,7 @@ def run_trial(config: dict) -> None:
         record["evaluations"] += 1
         record["latest"] = validation_numbers(row) | {"epoch": row["epoch"], "candidate": row["candidate"]}
         best = record.get("best")
-        if best is None or row[crit] > best[crit] + 1e-12:
+        if better(row[crit], None if best is None else best[crit]):
             record["best"] = validation_numbers(row) | {"epoch": row["epoch"], "candidate": row["candidate"]}
         save("running")
         sync()

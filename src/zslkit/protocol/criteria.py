@@ -1,0 +1,50 @@
+"""Selection criteria: the one table of what selection can maximise, the one comparison rule, and the one place
+that resolves the criterion of a run (pipeline, experiment, sweep trials; cycle-WGAN's checkpoint metrics are
+``("", *CRITERIA)``).
+
+No heavy imports: methods' config modules import the table.
+"""
+
+from __future__ import annotations
+
+from zslkit.errors import ConfigError
+
+# name -> what it is (a validation row's key; higher is better)
+CRITERION_HELP = {
+    "gzsl_h": "GZSL harmonic mean of the unseen and seen accuracies (uncalibrated)",
+    "zsl_t1": "ZSL per-class top-1 accuracy over the unseen (validation) classes",
+    "gzsl_cs_h": "GZSL harmonic mean after calibrated stacking (gamma chosen on the same classes)",
+}
+CRITERIA = tuple(CRITERION_HELP)
+
+# two criterion values closer than this are a tie: the earlier point is kept (floating-point noise of the metrics
+# must not make a later evaluation point win)
+TIE = 1e-12
+
+
+def better(value: float, than: float | None) -> bool:
+    """``value`` beats ``than`` (None: nothing yet): the one comparison of every selection (strictly more than a
+    tie away, so ties keep the earlier point)."""
+    return than is None or value > than + TIE
+
+
+def not_worse(value: float, than: float) -> bool:
+    """``value`` is at least ``than`` up to a tie (the counterpart of :func:`better`)."""
+    return value >= than - TIE
+
+
+def check_criterion(criterion: str) -> str:
+    if criterion not in CRITERIA:
+        raise ConfigError(f"unknown selection criterion {criterion!r}; choose one of {', '.join(CRITERIA)}")
+    return criterion
+
+
+def resolve_criterion(method_cls, criterion: str | None = None, config=None, selection: str | None = None) -> str:
+    """The criterion a run selects by: ``criterion`` if given, else the method's ``default_criterion``. With
+    ``config``, the method's recipe may say what the config implies first (``recipe.criterion(config, selection,
+    criterion)``; cycle-WGAN: its ``checkpoint_metric``, which must agree with a given criterion and needs a
+    selection that chooses). An unknown name is a ConfigError."""
+    recipe = getattr(method_cls, "recipe", None)
+    if config is not None and callable(getattr(recipe, "criterion", None)):
+        criterion = recipe.criterion(config, selection, criterion)
+    return check_criterion(criterion or method_cls.default_criterion)
