@@ -72,14 +72,6 @@ class _Heads(ESZSL):
         return super().build_classifier(candidate_embeddings, seen_labels)
 
 
-class _OldHeads(_Heads):
-    """The same without the ``head`` keyword (a method not migrated yet): its config holds the head for one call."""
-
-    def build_classifier(self, candidate_embeddings, seen_labels=None):
-        self.calls.append((None, id(self.config_), self.config_.lambda_min_exp))
-        return ESZSL.build_classifier(self, candidate_embeddings, seen_labels)
-
-
 def test_heads_are_passed_explicitly_not_through_the_config(tiny):
     _Heads.calls = []
     history: list[dict] = []
@@ -89,14 +81,6 @@ def test_heads_are_passed_explicitly_not_through_the_config(tiny):
     assert heads.count({"lambda_min_exp": -2.0}) == 4 * 2  # ZSL and GZSL classifier of every point
     assert {c[2] for c in _Heads.calls} == {-3.0}  # the model's config never held the head's value
     assert len({c[1] for c in _Heads.calls}) == 4  # one config object per fitted candidate, never replaced
-
-
-def test_a_method_without_the_head_keyword_still_scores_its_heads(tiny):
-    _OldHeads.calls = []
-    history: list[dict] = []
-    select_on_validation(_OldHeads, tiny, _OldHeads.config_class(**GRID), history=history)
-    assert [c[2] for c in _OldHeads.calls[:4]] == [-3.0, -3.0, -2.0, -2.0]  # head {} then the head's value
-    assert [r["zsl_t1"] for r in history[0::2]] == [r["zsl_t1"] for r in history[1::2]]
 
 
 def test_validation_and_oracle_rows_come_from_one_search(tiny):

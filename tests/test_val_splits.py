@@ -99,9 +99,9 @@ def test_selection_chooses_on_the_mean_over_splits(tiny):
 
 
 def test_racing_drops_a_candidate_far_behind(tiny, monkeypatch):
-    import zslkit.pipeline as pipeline
+    import zslkit.protocol.search as search
 
-    monkeypatch.setattr(pipeline, "RACE_MARGIN", -1.0)  # every candidate but the leader is "far behind"
+    monkeypatch.setattr(search, "RACE_MARGIN", -1.0)  # every candidate but the leader is "far behind"
     r = run_protocol(ESZSL, tiny, config={"grid": (-3.0, 1.0)}, seed=0, device="cpu", val_splits=3)
     fitted = {(x["candidate"], x["split"]) for x in r.history if isinstance(x.get("split"), int)}
     assert len(fitted) == 2 + 2 + 1  # both candidates on splits 1 and 2 (no racing on one split), then the leader
@@ -110,14 +110,14 @@ def test_racing_drops_a_candidate_far_behind(tiny, monkeypatch):
 
 
 def test_self_training_is_chosen_only_where_it_helps_every_split():
-    from zslkit.pipeline import _helps_every_split
+    from zslkit.protocol.search import helps_every_split
 
     def row(epoch, per):
         return {"candidate": 0, "overrides": {}, "epoch": epoch, "criterion_per_split": per}
 
     start = row(0, [0.4, 0.3, 0.2])
     rows = [start, row(1, [0.9, 0.5, 0.1]), row(2, [0.5, 0.3, 0.25])]
-    assert [_helps_every_split(r, rows) for r in rows] == [True, False, True]  # a higher mean is not enough
+    assert [helps_every_split(r, rows) for r in rows] == [True, False, True]  # a higher mean is not enough
 
 
 def test_train_val_splits_option(tmp_path, capsys):

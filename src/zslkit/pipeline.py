@@ -52,7 +52,7 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
                          criterion: str = "gzsl_h", make=None, history: list[dict] | None = None,
                          resumer: Resumer | None = None, kept: dict | None = None, callbacks=None,
                          stage: str = "validation", views: list[ZSLDataset] | None = None) -> dict:
-    """Fit every candidate of ``method_cls.search_space`` on the validation view of ``dataset`` (train
+    """Fit every candidate of the method recipe's ``search_space`` on the validation view of ``dataset`` (train
     classes vs validation classes, test data never touched), score each evaluation point under every
     ``head_space`` entry, and return the best row by ``criterion`` (its ``overrides`` and ``epoch`` say what
     was chosen). Rows are appended to ``history``; ``make(cfg)`` builds a model (default: seed 0 on the
@@ -67,8 +67,8 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
     keep = kept is not None and len(views) == 1
     search = Search(method_cls, config, stage, views, criterion, make or (lambda cfg: method_cls(cfg)),
                     transductive=setting == "transductive",
-                    candidates=list(method_cls.search_space(config, dataset, setting)),
-                    heads=method_cls.head_space(config, dataset, setting) or [{}],
+                    candidates=list(method_cls.recipe.search_space(config, dataset, setting)),
+                    heads=method_cls.recipe.head_space(config, dataset, setting) or [{}],
                     keep=keep, kept_state=kept.get("state") if keep else None,
                     history=[] if history is None else history, resumer=resumer or Resumer(None),
                     callbacks=CallbackList(callbacks))
@@ -104,7 +104,7 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     if selection not in SELECTION_MODES:
         raise ConfigError(f"unknown selection {selection!r}; choose one of {', '.join(SELECTION_MODES)}")
     criterion = resolve_criterion(method_cls, criterion)
-    config = (method_cls.default_config(dataset, setting) if config is None
+    config = (method_cls.recipe.default_config(dataset, setting) if config is None
               else make_config(method_cls.config_class, config))
     validate_config(config, method_cls.name)  # before any training: a bad value fails now, not after a search
     run = _Run(method_cls, dataset, setting, criterion, seed, device, progress, store, callbacks)
@@ -153,10 +153,10 @@ class _Run:
 
     def search(self, config, stage: str, views: list[ZSLDataset], setting: str, *, oracle: bool = False,
                keep: bool = False) -> Search:
-        cls = self.method_cls
+        cls, recipe = self.method_cls, self.method_cls.recipe
         return Search(cls, config, stage, views, self.criterion, self.make, transductive=setting == "transductive",
-                      candidates=list(cls.search_space(config, self.dataset, setting)),
-                      heads=[{}] if oracle else (cls.head_space(config, self.dataset, setting) or [{}]),
+                      candidates=list(recipe.search_space(config, self.dataset, setting)),
+                      heads=[{}] if oracle else (recipe.head_space(config, self.dataset, setting) or [{}]),
                       tagged=not oracle, patience=not oracle, keep=keep,
                       kept_state=self.resumer.kept_state() if keep else None, history=self.history,
                       resumer=self.resumer, callbacks=self.callbacks)
@@ -172,11 +172,11 @@ class _Run:
         cls, crit, dataset = self.method_cls, self.criterion, self.dataset
         views = validation_views(dataset, val_splits)
         keep = cls.keeps_validated_model and len(views) == 1
-        warm_cfg = cls.warmup_config(config) if self.transductive else None
+        warm_cfg = cls.recipe.warmup_config(config) if self.transductive else None
         warm_chosen = {}
         if warm_cfg is not None:  # transductive from the best inductive model: choose the warm-up first
             warm = self.search(warm_cfg, "warmup", views, "inductive").run()
-            warmed = cls.with_warmup(config, chosen_overrides(cls, warm))
+            warmed = cls.recipe.with_warmup(config, chosen_overrides(cls, warm))
             warm_chosen = {f.name: getattr(warmed, f.name) for f in dataclasses.fields(warmed)
                            if getattr(warmed, f.name) != getattr(config, f.name)}
             config = warmed
@@ -264,22 +264,13 @@ def _split_summary(views: list[ZSLDataset], best: dict, criterion: str) -> dict:
 
 def rebuild(model: ZSLMethod, dataset: ZSLDataset, fitted_on: ZSLDataset, state: dict) -> ZSLMethod:
     """``model`` (already configured) with a stored ``state_dict`` loaded and the fitted dimensions of a fit on
-    ``fitted_on`` (the dataset itself, or its validation view for a kept validation model): the same restore as
-    ``ZSLMethod.from_checkpoint``."""
+    ``fitted_on`` (the dataset itself, or its validation view for a kept validation model), through
+    ``ZSLMethod.restore``, the restore of ``ZSLMethod.from_checkpoint``."""
     if state is None:
         raise ConfigError(f"method {model.name!r} reported no evaluation point to keep")
     dims = {"feature_dim": dataset.feature_dim, "embedding_dim": dataset.embedding_dim,
             "num_train_classes": int(np.unique(fitted_on.labels[fitted_on.splits["trainval"]]).size)}
-    if hasattr(model, "restore"):
-        return model.restore(state, dims)
-    model._prepare()  # until ZSLMethod.restore exists: the steps of from_checkpoint
-    model.feature_dim_ = int(dims["feature_dim"])
-    model.embedding_dim_ = int(dims["embedding_dim"])
-    model.num_train_classes_ = int(dims["num_train_classes"])
-    model.n_features_in_ = model.feature_dim_
-    model.load_state_dict(state)
-    model.fitted_ = True
-    return model
+    return model.restore(state, dims)
 
 
 _rebuild = rebuild  # the name before the selection engine moved

@@ -125,24 +125,19 @@ def patience_epochs(method_cls, cfg) -> int:
 
 
 def score_point(model, view: ZSLDataset, head: dict) -> dict:
-    """The metrics of ``model`` on ``view`` under ``head`` (head-space overrides; {}: the model's own config), with
-    the calibration gamma chosen on the same classes."""
-    scores = _scores(model, view, head)
+    """The metrics of ``model`` on ``view`` under ``head`` (head-space overrides handed to ``build_classifier``; {}:
+    the model's own config), with the calibration gamma chosen on the same classes. The model is not changed."""
+    scores = TestScores(model, view, head=head)
     return scores.metrics(scores.best_gamma())
 
 
-def _scores(model, view: ZSLDataset, head: dict) -> TestScores:
-    if not head:
-        return TestScores(model, view)
-    if "head" in inspect.signature(type(model).build_classifier).parameters:
-        return TestScores(model, view, head=head)
-    # methods whose build_classifier takes no head yet: the head's fields on the config for this one call
-    own = model.config_
-    model.config_ = apply_overrides(own, head)
-    try:
-        return TestScores(model, view)
-    finally:
-        model.config_ = own
+def monitor_extras(model, view: ZSLDataset) -> dict:
+    """What the model adds to a validation row (cycle-WGAN: its generator diagnostics); ``view`` is handed to a
+    ``monitor_extras(view)`` that takes it (e.g. fidelity on the validation classes)."""
+    extras = getattr(model, "monitor_extras", None)
+    if extras is None:
+        return {}
+    return extras(view) if inspect.signature(extras).parameters else extras()
 
 
 class StopFit(Exception):
@@ -221,7 +216,7 @@ class Search:
 
         def monitor(epoch, m):
             shown = None
-            extras = getattr(m, "monitor_extras", dict)() if self.tagged else {}  # e.g. cycle-wgan's diagnostics
+            extras = monitor_extras(m, view) if self.tagged else {}
             for h, head in enumerate(self.heads):
                 met = score_point(m, view, head)
                 row = self.row(i, {**overrides, **head}, int(epoch), met, extras, split)
