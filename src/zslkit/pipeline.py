@@ -107,10 +107,8 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
     config = (method_cls.recipe.default_config(dataset, setting) if config is None
               else make_config(method_cls.config_class, config))
     validate_config(config, method_cls.name)  # before any training: a bad value fails now, not after a search
-    run = _Run(method_cls, dataset, setting, criterion, seed, device, progress, store, callbacks)
-    select = {"fixed": run.fixed, "validation": run.validation, "oracle": run.oracle}[selection]
-    model, final_cfg, chosen, val_metrics = (select(config, val_splits) if selection == "validation"
-                                             else select(config))
+    run = _Run(method_cls, dataset, setting, criterion, seed, device, progress, store, callbacks, val_splits)
+    model, final_cfg, chosen, val_metrics = getattr(run, selection)(config)  # _Run.fixed / validation / oracle
     run.timer.lap("final_fit")
     scores = TestScores(model, dataset)
     metrics = scores.metrics(None if selection == "fixed" else run.best["cs_gamma"], curve=True)
@@ -137,10 +135,11 @@ def run_protocol(method_cls: type[ZSLMethod], dataset: ZSLDataset, *, config=Non
 
 
 class _Run:
-    """One protocol run's selection modes; each returns (final model, final config, chosen overrides, validation
-    metrics or None) and leaves the chosen row in ``best`` (the timer at the end of the final fit's lap)."""
+    """One protocol run's selection modes: each fits, selects and returns (final model, final config, chosen
+    overrides, validation metrics or None), with the chosen row in ``best`` and the search timed."""
 
-    def __init__(self, method_cls, dataset, setting, criterion, seed, device, progress, store, callbacks):
+    def __init__(self, method_cls, dataset, setting, criterion, seed, device, progress, store, callbacks,
+                 val_splits=None):
         self.method_cls, self.dataset, self.setting, self.criterion = method_cls, dataset, setting, criterion
         self.transductive = setting == "transductive"
         self.callbacks = CallbackList(callbacks)
@@ -150,27 +149,30 @@ class _Run:
         self.history: list[dict] = self.resumer.history()
         self.make = lambda cfg: method_cls(cfg, seed=seed, device=device, progress=progress)
         self.best: dict | None = None
+        self.val_splits = val_splits
 
     def search(self, config, stage: str, views: list[ZSLDataset], setting: str, *, oracle: bool = False,
-               keep: bool = False) -> Search:
+               keep: bool = False, fixed: bool = False) -> Search:
+        """The search of one stage: validation (and warm-up) rows tagged, with heads and patience; the oracle's
+        untagged, the config's head only; fixed selection the config alone, unmonitored."""
         cls, recipe = self.method_cls, self.method_cls.recipe
+        plain = oracle or fixed
         return Search(cls, config, stage, views, self.criterion, self.make, transductive=setting == "transductive",
-                      candidates=list(recipe.search_space(config, self.dataset, setting)),
-                      heads=[{}] if oracle else (recipe.head_space(config, self.dataset, setting) or [{}]),
-                      tagged=not oracle, patience=not oracle, keep=keep,
+                      candidates=[{}] if fixed else list(recipe.search_space(config, self.dataset, setting)),
+                      heads=[{}] if plain else (recipe.head_space(config, self.dataset, setting) or [{}]),
+                      tagged=not plain, patience=not plain, keep=keep, monitored=not fixed,
                       kept_state=self.resumer.kept_state() if keep else None, history=self.history,
                       resumer=self.resumer, callbacks=self.callbacks)
 
-    def fixed(self, config):
+    def fixed(self, config):  # one candidate, the config as given, fitted without evaluation points
         self.timer.lap("search")
-        model = self.make(config)
-        with progress_stage("fixed configuration"):
-            fit_on(model, self.dataset, self.transductive, **self.resumer.fit_kwargs("fixed", 0, self.history))
-        return model, config, {}, None
+        search = self.search(config, "fixed", [self.dataset], self.setting, fixed=True)
+        search.run()
+        return search.last_model, config, {}, None
 
-    def validation(self, config, val_splits):
+    def validation(self, config):
         cls, crit, dataset = self.method_cls, self.criterion, self.dataset
-        views = validation_views(dataset, val_splits)
+        views = validation_views(dataset, self.val_splits)
         keep = cls.keeps_validated_model and len(views) == 1
         warm_cfg = cls.recipe.warmup_config(config) if self.transductive else None
         warm_chosen = {}

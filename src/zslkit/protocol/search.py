@@ -11,7 +11,9 @@ is data, not code:
 * ``heads``: the method's ``head_space`` (validation) or ``[{}]`` (the oracle scores the config's head);
 * ``tagged``: validation rows carry ``stage`` (and the model's ``monitor_extras``), the oracle's rows do not;
 * ``patience``: validation fits stop after ``validation_patience`` without a better point of that fit;
-* ``keep``: the best point's ``state_dict()`` is kept (the oracle; a method that keeps its validated model).
+* ``keep``: the best point's ``state_dict()`` is kept (the oracle; a method that keeps its validated model);
+* ``monitored``: False for fixed selection, the search of one candidate with no evaluation point (nothing scored,
+  nothing chosen: ``run()`` returns None and ``last_model`` is the fitted model).
 
 Several views: a candidate's rows carry ``split``, the criterion is averaged per (head, epoch) over the splits
 (:func:`mean_rows`), a candidate whose mean best falls ``RACE_MARGIN`` below the leader's once two splits are in
@@ -165,6 +167,7 @@ class Search:
     tagged: bool = True
     patience: bool = True
     keep: bool = False
+    monitored: bool = True
     kept_state: dict | None = None
     history: list[dict] = field(default_factory=list)
     resumer: Resumer = field(default_factory=lambda: Resumer(None))
@@ -177,12 +180,14 @@ class Search:
         self.alive = list(range(len(self.candidates)))
 
     # ----- the search ------------------------------------------------------------------------------
-    def run(self) -> dict:
+    def run(self) -> dict | None:
         for s, view in enumerate(self.views):
             for i in list(self.alive):
                 self.fit(s, view, i)
             if self.multi and 1 <= s < len(self.views) - 1 and len(self.alive) > 1:
                 self.race(s)
+        if not self.monitored:
+            return None
         if self.multi:
             self.best = self.best_mean()
         if self.best is None or (self.keep and self.kept_state is None and not self.tagged):
@@ -198,8 +203,10 @@ class Search:
         cfg = apply_overrides(self.config, overrides)
         patience = patience_epochs(self.method_cls, cfg) if self.patience else 0
         where = f" (validation split {s + 1}/{len(self.views)})" if self.multi else ""
-        log.info("%s candidate %d%s: %s", self.stage, i, where, overrides or "(preset)")
-        monitor = self.monitor(i, overrides, view, s if self.multi else None, patience, self.reached(s, i))
+        monitor = None
+        if self.monitored:
+            log.info("%s candidate %d%s: %s", self.stage, i, where, overrides or "(preset)")
+            monitor = self.monitor(i, overrides, view, s if self.multi else None, patience, self.reached(s, i))
         extra = (lambda: {"best_state": self.kept_state}) if self.keep else None
         model = self.make(cfg)
         try:
@@ -255,6 +262,8 @@ class Search:
                     and r.get("split") == 0), default=0)
 
     def label(self, s: int, i: int) -> str:
+        if not self.monitored:
+            return f"{self.stage} configuration"
         if not self.tagged:
             return f"{self.stage} candidate {i + 1}"
         return f"{self.stage} candidate {i + 1} of {len(self.candidates)}" + (
