@@ -5,7 +5,8 @@ Every run directory has ``run.yaml`` (written by ``experiment.execute``); ``zslk
 the same metrics). A file may also be written by hand; absent keys take the command line's defaults::
 
     method: cvc-zsl
-    variant: null            # a method variant or preset variant (cvc-zsl: reference)
+    variant: null            # the named recipe: null / default, a method variant or preset variant (cvc-zsl: reference)
+    preset: null             # a preset entry by name (e.g. AWA1) on any data; null: the dataset's own
     dataset: synthetic-tiny  # a synthetic preset or a path (relative paths: to the working directory)
     setting: inductive
     selection: validation
@@ -80,6 +81,7 @@ def _mapping(v) -> str | None:
 KEYS: dict[str, tuple[Callable[[Any], str | None], Any]] = {
     "method": (_text, None),  # None: the command line's default method
     "variant": (_optional_text, None),
+    "preset": (_optional_text, None),  # a preset entry by name for any data (None: the dataset's own)
     "dataset": (_text, None),
     "semantic": (_optional_text, None),
     "data_seed": (_integer, 0),

@@ -69,6 +69,7 @@ def make_plan(args):
     from zslkit.errors import ConfigError
     from zslkit.experiment import RunSpec, build_config
     from zslkit.methods.registry import get_method
+    from zslkit.protocol.criteria import resolve_criterion
     from zslkit.sweep.space import DatasetEntry, SweepPlan, check_keys, configurations, parse_params, parse_seeds
 
     if not args.out:
@@ -106,7 +107,7 @@ def make_plan(args):
                      semantic=args.semantic, data_seed=args.data_seed, cpus_per_trial=args.cpus_per_trial,
                      gpus_per_trial=args.gpus_per_trial, checkpoint_every=args.checkpoint_every,
                      max_failures=args.max_failures, plots=not args.no_plots,
-                     criterion=method_cls.default_criterion)
+                     criterion=resolve_criterion(method_cls))
 
 
 def run(args) -> int:

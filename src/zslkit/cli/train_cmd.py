@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from zslkit.cli import bounded, seed_type
-from zslkit.data.catalog import DEFAULT_DATASET
+from zslkit.data.catalog import DEFAULT_DATASET, open_dataset
 from zslkit.data.synthetic import PRESETS
 from zslkit.data.xlsa17 import SEMANTICS
-from zslkit.errors import ConfigError
-from zslkit.methods.cyclewgan.config import SKIPPABLE_STAGES, STAGES
+from zslkit.errors import ConfigError, RunDirError
+from zslkit.experiment import RunSpec, execute, load_spec
+from zslkit.methods.registry import available_methods, get_method
 from zslkit.pipeline import CRITERIA, SETTINGS
 from zslkit.protocol.selection import SELECTION_MODES
 from zslkit.runfile import RUN_FILE, check_overrides, merge, read_run_file
-from zslkit.tracking import TRACKERS
+from zslkit.runtime import device_description, resolve_device
+from zslkit.tracking import TRACKERS, make_trackers
 
 DEFAULT_METHOD = "cvc-zsl"
 
@@ -34,7 +37,7 @@ OPTION_FIELDS = {"episodes_per_epoch": "episodes"}
 SPEC_OPTIONS = {"method": "method", "dataset": "dataset", "data_root": "dataset", "semantic": "semantic",
                 "data_seed": "data_seed", "setting": "setting", "selection": "selection", "criterion": "criterion",
                 "seed": "seed", "device": "device", "deterministic": "deterministic",
-                "checkpoint_every": "checkpoint_every"}
+                "checkpoint_every": "checkpoint_every", "preset": "preset"}
 # the options that go with --resume (everything else comes from RUN_DIR/config.json)
 RESUME_OPTIONS = {"resume", "device", "no_progress", "log_to"}
 SEMANTIC_HELP = (f"semantic source for real data: {', '.join(SEMANTICS)}; or a class table file (.csv/.tsv/.npy, "
@@ -88,25 +91,16 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     for name, typ in OVERRIDE_OPTIONS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                       help="method variant or preset variant (`zslkit methods NAME` lists them; e.g. cvc-zsl "
-                            "reference = the full 1000 x 1000 reference protocol)" if name == "variant"
+                       help="the named recipe: default (the dataset's preset, else the rules on the data), a method "
+                            "variant or preset variant (`zslkit methods NAME` lists them; e.g. cvc-zsl reference = the "
+                            "full 1000 x 1000 reference protocol)" if name == "variant"
                        else f"override the preset's {OPTION_FIELDS.get(name, name)} (learning-rate schedules follow a "
                             f"changed training length)" if name in ("epochs", "episodes_per_epoch")
                        else f"override the preset's {name}")
-    p.add_argument("--architecture", action="append", default=[], metavar="FILE.json",
-                   help="cycle-wgan: an rfelixmg/frwgan-eccv18 architecture file (cycle_wgan.json, "
-                        "fullyconnected.json; repeatable), applied like a preset, before the other overrides")
-    p.add_argument("--savepoints", metavar="E1,E2,...",
-                   help="cycle-wgan: GAN epochs whose generator is kept in model.pt (zslkit evaluate / synthesize "
-                        "RUN_DIR --epoch E)")
-    p.add_argument("--checkpoint-metric", choices=list(CRITERIA),
-                   help="cycle-wgan: the validation metric that chooses among the --savepoints (validation then scores "
-                        "those epochs only, and this is the selection criterion)")
-    p.add_argument("--reuse-stage", action="append", default=[], metavar="STAGE=RUN_DIR",
-                   help=f"cycle-wgan: reuse a stage of an earlier run instead of training it ({', '.join(STAGES)}; "
-                        f"repeatable; its model.pt's sha256 goes to provenance.json)")
-    p.add_argument("--skip-stage", action="append", default=[], choices=list(SKIPPABLE_STAGES),
-                   help="cycle-wgan: do not train this stage (its loss term is dropped; repeatable)")
+    for option, methods in method_options().values():  # the methods' own options (cycle-wgan: --savepoints, ...)
+        p.add_argument(option.flag, **option.argparse_kwargs(methods))
+    p.add_argument("--preset", metavar="NAME", help="use the preset entry NAME (e.g. AWA1; `zslkit methods NAME` lists "
+                   "them) on whatever data is loaded, instead of the dataset's own preset (or the rules on the data)")
     p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config fields of the method: one or more KEY=VALUE after one --set (--set a=1 b=2), "
                         "and repeatable; `zslkit methods NAME` lists the fields")
@@ -148,7 +142,7 @@ def collect_overrides(args) -> dict:
     """The config overrides of the options and of ``--set``; an option and a ``--set`` that give one field two
     different values are a usage error (``--epochs 2 --set epochs=1``)."""
     overrides = {OPTION_FIELDS.get(k, k): getattr(args, k) for k in OVERRIDE_OPTIONS if getattr(args, k, None) is not None}
-    overrides.update(stage_overrides(args))
+    overrides.update(option_overrides(args))
     from_options = dict(overrides)
     for item in args.set:
         if "=" not in item:
@@ -169,70 +163,51 @@ def _same_number(a, b: str) -> bool:
         return False
 
 
-# options that set a config field of some methods only -> the field(s) they set
-def _option_fields(args) -> dict[str, list[str]]:
-    out = {"--" + k.replace("_", "-"): [OPTION_FIELDS.get(k, k)] for k in OVERRIDE_OPTIONS
-           if k != "variant" and getattr(args, k, None) is not None}
-    if getattr(args, "savepoints", None):
-        out["--savepoints"] = ["savepoints"]
-    if getattr(args, "checkpoint_metric", None):
-        out["--checkpoint-metric"] = ["checkpoint_metric"]
-    stages = [i.partition("=")[0].strip() for i in getattr(args, "reuse_stage", None) or []]
-    if stages:
-        out["--reuse-stage"] = [f"{s}_stage" for s in stages]
-    if getattr(args, "skip_stage", None):
-        out["--skip-stage"] = [f"{s}_stage" for s in args.skip_stage]
+def method_options() -> dict:
+    """The installed methods' own ``train`` options: dest -> (TrainOption, names of the methods that have it)."""
+    out: dict = {}
+    for name in available_methods():
+        for option in get_method(name).train_options:
+            out.setdefault(option.dest, (option, []))[1].append(name)
+    return out
+
+
+def _given_method_options(args) -> list:
+    """The methods' options this command line gave: (TrainOption, methods having it, value)."""
+    return [(opt, methods, getattr(args, dest)) for dest, (opt, methods) in method_options().items()
+            if getattr(args, dest, None) not in (None, [])]
+
+
+def option_overrides(args, dataset=None) -> dict:
+    """The config fields of the methods' own options that were given (``dataset`` None: those that need no data;
+    else those that do, read against it)."""
+    out = {}
+    for opt, _, value in _given_method_options(args):
+        if opt.needs_data == (dataset is not None):
+            out.update(opt.to_overrides(value, dataset))
     return out
 
 
 def check_method_options(method_cls, args) -> None:
     """An option for a setting that ``method_cls`` lacks is a usage error naming the option and the methods that
     have it (``--method cvc-zsl --savepoints 1``: a cycle-wgan option), not a guess at a similar setting."""
-    import dataclasses
-
-    from zslkit.methods.registry import available_methods, get_method
-
     own = {f.name for f in dataclasses.fields(method_cls.config_class)}
-    for flag, fields in _option_fields(args).items():
-        missing = [f for f in fields if f not in own]
-        if not missing:
-            continue
-        having = [m for m in available_methods()
-                  if set(missing) <= {f.name for f in dataclasses.fields(get_method(m).config_class)}]
-        where = f"it applies to {', '.join(having)}" if having else "no installed method has it"
-        raise ConfigError(f"{flag}: {method_cls.name} has no setting {missing[0]} ({where}); drop {flag} or choose "
-                          f"--method {having[0] if having else '...'}")
+    given = [(f"--{k.replace('_', '-')}", OPTION_FIELDS.get(k, k)) for k in OVERRIDE_OPTIONS
+             if k != "variant" and getattr(args, k, None) is not None]
+    for flag, field in given:
+        if field not in own:
+            having = [m for m in available_methods()
+                      if field in {f.name for f in dataclasses.fields(get_method(m).config_class)}]
+            _refuse(flag, method_cls, f"has no setting {field}", having)
+    for opt, methods, _ in _given_method_options(args):
+        if opt not in method_cls.train_options:
+            _refuse(opt.flag, method_cls, f"has no option {opt.flag}", methods)
 
 
-def stage_overrides(args) -> dict:
-    """``--savepoints``, ``--checkpoint-metric``, ``--reuse-stage`` and ``--skip-stage`` as config fields (a
-    method without them refuses them, naming the field)."""
-    out = {}
-    if getattr(args, "savepoints", None):
-        out["savepoints"] = args.savepoints.strip().strip("[]")  # also the reference's "[30,40,285]"
-    if getattr(args, "checkpoint_metric", None):
-        out["checkpoint_metric"] = args.checkpoint_metric
-    for item in getattr(args, "reuse_stage", None) or []:
-        stage, _, source = item.partition("=")
-        if stage.strip() not in STAGES or not source.strip():
-            raise ConfigError(f"--reuse-stage expects STAGE=RUN_DIR with STAGE one of {', '.join(STAGES)}; got "
-                              f"{item!r}")
-        out[f"{stage.strip()}_stage"] = str(Path(source.strip()).resolve())
-    for stage in getattr(args, "skip_stage", None) or []:
-        out[f"{stage}_stage"] = "skip"
-    return out
-
-
-def architecture_overrides(method_cls, paths: list[str], dataset) -> dict:
-    """The config fields of reference architecture files (``--architecture``), checked against the dataset."""
-    from zslkit.interop.frwgan_architecture import read_architectures
-
-    if method_cls.name != "cycle-wgan":
-        raise ConfigError(f"--architecture reads rfelixmg/frwgan-eccv18 architecture files, which describe cycle-wgan; "
-                          f"got --method {method_cls.name}")
-    overrides = read_architectures(paths, dataset)
-    print(f"  architecture: {', '.join(paths)} ({len(overrides)} settings; --set and the other options override them)")
-    return overrides
+def _refuse(flag: str, method_cls, problem: str, having: list[str]) -> None:
+    where = f"it applies to {', '.join(having)}" if having else "no installed method has it"
+    raise ConfigError(f"{flag}: {method_cls.name} {problem} ({where}); drop {flag} or choose "
+                      f"--method {having[0] if having else '...'}")
 
 
 def default_out(method: str, dataset_label: str, seed: int, setting: str) -> Path:
@@ -242,19 +217,11 @@ def default_out(method: str, dataset_label: str, seed: int, setting: str) -> Pat
 
 
 def run(args) -> int:
-    from zslkit.data.catalog import open_dataset
-    from zslkit.experiment import RunSpec
-    from zslkit.methods.registry import available_methods, get_method
-    from zslkit.runtime import device_description, resolve_device
-
     if args.resume and args.config:
         raise ConfigError(f"--config {args.config} and --resume {args.resume} exclude each other: a resumed run takes "
                           f"everything from RUN_DIR/config.json (to train a run again: --config RUN_DIR/{RUN_FILE} "
                           f"--out NEW)")
     if args.resume:
-        from zslkit.errors import RunDirError
-        from zslkit.experiment import load_spec
-
         ignored = sorted(set(args.given_options or ()) - RESUME_OPTIONS)
         if ignored:
             flags = ", ".join("--" + d.replace("_", "-") for d in ignored)
@@ -284,9 +251,13 @@ def run(args) -> int:
         spec.val_splits = args.val_splits
     device = resolve_device(spec.device)
     dataset = open_dataset(spec.dataset, semantic=spec.semantic, seed=spec.data_seed)
-    if args.architecture:  # above the run file's overrides, below the other options
-        spec.overrides = {**file_overrides, **architecture_overrides(method_cls, args.architecture, dataset),
-                          **cli_overrides}
+    from_data = option_overrides(args, dataset)  # e.g. cycle-wgan --architecture: read against the data
+    if from_data:  # above the run file's overrides, below the other options
+        spec.overrides = {**file_overrides, **from_data, **cli_overrides}
+        for opt, _, value in _given_method_options(args):
+            if opt.needs_data:
+                shown = ", ".join(value) if isinstance(value, list) else str(value)
+                print(f"  {opt.dest}: {shown} ({len(from_data)} settings; --set and the other options override them)")
     out = Path(args.out) if args.out else default_out(method_cls.name, dataset.name, spec.seed, spec.setting)
     data_label = "SYNTHETIC" if dataset.synthetic else "real"
     print(f"zslkit train: {method_cls.name} on {dataset.name} ({data_label} data), {spec.setting}, seed {spec.seed}, "
@@ -304,9 +275,6 @@ def run(args) -> int:
 
 def _execute(args, spec, out: Path, *, resume: bool = False, dataset=None) -> int:
     """``experiment.execute`` with the ``--log-to`` trackers, then the metrics block."""
-    from zslkit.experiment import execute
-    from zslkit.tracking import make_trackers
-
     trackers = make_trackers(args.log_to, out, resume=resume)
     try:
         metrics = execute(spec, out, overwrite=args.overwrite, progress=not args.no_progress, dataset=dataset,

@@ -133,6 +133,8 @@ class ZSLMethod(BaseEstimator, ABC):
     # recipe of a subclass that names none
     preset_method: ClassVar[str | None] = None
     variants: ClassVar[tuple[str, ...]] = ()
+    # the method's own ``zslkit train`` options (zslkit.methods.options.TrainOption), e.g. cycle-wgan's --savepoints
+    train_options: ClassVar[tuple] = ()
 
     def __init_subclass__(cls, **kwargs):
         """Give ``cls`` a recipe: its own, the inherited one, or the base recipe on its config class; a subclass
@@ -266,8 +268,11 @@ class ZSLMethod(BaseEstimator, ABC):
                           ) -> CandidateClassifier:
         """The classifier over the given candidates (inputs already checked)."""
 
-    def build_classifier(self, candidate_embeddings, seen_labels=None) -> CandidateClassifier:
-        """A classifier over candidate classes given by their embeddings (reuse it for many batches)."""
+    def build_classifier(self, candidate_embeddings, seen_labels=None, *, head: dict | None = None
+                         ) -> CandidateClassifier:
+        """A classifier over candidate classes given by their embeddings (reuse it for many batches). ``head``:
+        fields that change only the classifier (one entry of the recipe's ``head_space``), for this call only;
+        a method whose ``_build_classifier`` takes no ``head`` keyword has none (a non-empty one is a ConfigError)."""
         self._check_fitted()
         E = check_matrix(candidate_embeddings, "candidate_embeddings", dim=self.embedding_dim_,
                          dim_name="embedding dimension")
@@ -278,7 +283,11 @@ class ZSLMethod(BaseEstimator, ABC):
             if seen_labels.max() >= self.num_train_classes_ or seen_labels.min() < -1:
                 raise DataError(None, "seen_labels", f"entries must be -1 (new class) or a training label "
                                 f"0..{self.num_train_classes_ - 1}")
-        return self._build_classifier(E, seen_labels)
+        if not head:
+            return self._build_classifier(E, seen_labels)
+        if "head" not in inspect.signature(self._build_classifier).parameters:
+            raise ConfigError(f"{self.name} has no head settings (got {head}); its head_space is [{{}}]")
+        return self._build_classifier(E, seen_labels, head=dict(head))
 
     def decision_function(self, X, candidate_embeddings, seen_labels=None) -> np.ndarray:
         clf = self.build_classifier(candidate_embeddings, seen_labels)

@@ -30,7 +30,7 @@ log = logging.getLogger("zslkit.methods")
 
 ENTRY_POINT_GROUP = "zslkit.methods"
 _REGISTRY: dict[str, type] = {}
-_INFRASTRUCTURE = {"base", "registry", "config", "model_file", "recipe"}
+_INFRASTRUCTURE = {"base", "registry", "config", "model_file", "recipe", "options"}
 _BASE_CLASS = "zslkit.methods.base.ZSLMethod"  # by name: base imports this module, not the other way round
 _discovered = False
 

@@ -20,6 +20,7 @@ from zslkit.methods.cyclewgan.diagnostics import generator_diagnostics
 from zslkit.methods.cyclewgan.gan import train_gan
 from zslkit.methods.cyclewgan.head import GenerativeHead, synthesize_rows
 from zslkit.methods.cyclewgan.networks import Critic, FeatureScaler, Generator
+from zslkit.methods.cyclewgan.options import TRAIN_OPTIONS
 from zslkit.methods.cyclewgan.recipe import RECIPE
 from zslkit.methods.cyclewgan.stages import (StageSource, common_scaler, pretrain_aux_classifier, pretrain_regressor,
                                              resolve_stages, reuse_aux_classifier, reuse_gan, reuse_regressor)
@@ -45,6 +46,7 @@ class CycleWGAN(ZSLMethod):
     # fashion-zsl, see docs/methods/cycle_wgan.md. Set True on a subclass to keep it.
     keeps_validated_model = False
     recipe = RECIPE  # presets, variants, defaults for other data, the head search (cyclewgan/recipe.py)
+    train_options = TRAIN_OPTIONS  # zslkit train --savepoints, --reuse-stage, ... (cyclewgan/options.py)
     description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
                    "conditional WGAN-GP feature generator + softmax on synthetic features")
 
