@@ -47,6 +47,39 @@ def make_generator(seed: int, device: torch.device) -> torch.Generator:
     return gen
 
 
+# The named random streams of the methods: name -> (factor, offset), the stream's seed is factor x run seed + offset.
+# Each stream is independent of the others, so e.g. evaluating more often never changes the training episodes. The
+# numbers are the seed offsets each stream had before it was named (results are unchanged); a new stream takes a
+# new offset.
+STREAMS = {
+    "cvc-zsl.weights": (1, 0),  # the classifier generator's initial weights
+    "cvc-zsl.episodes": (2, 1),  # the episodes of the inductive and self-training stages
+    "cvc-zsl.finetune": (2, 7919),  # the learned seen rows' fine-tuning episodes (apart from the generator's)
+    "cycle-wgan.weights": (1, 0),  # G, D (and their Glorot init)
+    "cycle-wgan.regressor": (1, 1),  # the regressor's init and batches
+    "cycle-wgan.aux_classifier": (1, 2),  # the auxiliary seen-class softmax's batches
+    "cycle-wgan.noise": (1, 3),  # the GAN's noise and batches
+    "cycle-wgan.synthesis": (1, 4),  # the final classifier's synthetic features
+    "cycle-wgan.final_classifier": (1, 5),  # the final classifier's init and batches
+    "cycle-wgan.train_fraction": (1, 6),  # which training rows are kept (train_fraction)
+    "cycle-wgan.diagnostics": (1, 7),  # the generator diagnostics' synthetic features
+}
+
+
+def stream_seed(seed: int, name: str) -> int:
+    """The seed of the named random stream ``name`` of a run seeded ``seed`` (``STREAMS``)."""
+    try:
+        factor, offset = STREAMS[name]
+    except KeyError:
+        raise ValueError(f"unknown random stream {name!r}; known: {', '.join(STREAMS)}") from None
+    return factor * int(seed) + offset
+
+
+def stream(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch.Generator on ``device`` for the named random stream ``name`` of a run seeded ``seed``."""
+    return make_generator(stream_seed(seed, name), torch.device(device))
+
+
 def set_deterministic(enabled: bool = True) -> None:
     """Ask torch for deterministic kernels (CPU results are then identical run to run).
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zslkit.data.matio import file_sha256
 from zslkit.errors import ConfigError, TrainingDivergedError
 from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods._epochs import EpochReporter
@@ -25,7 +27,7 @@ from zslkit.methods.cvc import training_state as resumable
 from zslkit.methods.cvc.stages import (TransductiveStep, finetune_seen_rows, mixed_episodes,
                                       pseudo_classes_per_episode)
 from zslkit.methods.registry import register
-from zslkit.runtime import make_generator
+from zslkit.runtime import stream, stream_seed
 
 log = logging.getLogger("zslkit.methods.cvc")
 
@@ -58,9 +60,10 @@ class CVCZSL(ZSLMethod):
         yt = torch.as_tensor(y, device=dev)
         E = torch.as_tensor(class_embeddings, device=dev)
         sampler = EpisodeSampler(yt, E.shape[0])
-        self._gen = make_generator(self.seed * 2 + 1, dev)
+        self._gen = stream(self.seed, "cvc-zsl.episodes", dev)
         self.net_ = ClassifierGenerator(E.shape[1], cfg.hidden_dim, Xn.shape[1], init_std=cfg.init_std,
-                                        scale_init=cfg.scale_init, bias_init=cfg.bias_init, seed=self.seed).to(dev)
+                                        scale_init=cfg.scale_init, bias_init=cfg.bias_init,
+                                        seed=stream_seed(self.seed, "cvc-zsl.weights")).to(dev)
         self._stage, self._epochs_done, self._opt, self._pending_opt = "inductive", 0, None, None
         resume = context.resume_state
         if resume is not None:  # continue an interrupted fit exactly where its checkpoint left it
@@ -143,7 +146,7 @@ class CVCZSL(ZSLMethod):
         cfg, dev, draw = self.config_, self.device_, None
         if cfg.finetune_episodes > 0:
             ways, shots = self._episode_shape(sampler, cfg.ways, cfg.shots, "fine-tuning")
-            gen = make_generator(self.seed * 2 + 7919, dev)
+            gen = stream(self.seed, "cvc-zsl.finetune", dev)
             draw = lambda n: sampler.sample(n, ways, shots, gen)[:1]  # noqa: E731
         self.seen_rows_ = finetune_seen_rows(self.net_, Xn, yt, E, draw, cfg.finetune_episodes, cfg.finetune_lr,
                                              tf32=cfg.tf32, device=dev)
@@ -154,10 +157,6 @@ class CVCZSL(ZSLMethod):
         dimensions, and no more training classes than this fit has (a model trained on all seen classes has seen
         the validation classes, so it is refused on the validation view of validation selection). Its file and
         sha256 go to ``reused_stages_`` (provenance.json)."""
-        from pathlib import Path
-
-        from zslkit.data.matio import file_sha256
-
         path = Path(value) / "model.pt" if Path(value).is_dir() else Path(value)
         other = ZSLMethod.load(path, device=self.device_)
         if not isinstance(other, CVCZSL):

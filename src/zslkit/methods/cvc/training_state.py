@@ -12,7 +12,7 @@ from zslkit.errors import ConfigError
 from zslkit.methods.cvc.episodes import EpisodeSampler
 from zslkit.methods.base import cpu_copy
 from zslkit.methods.cvc.networks import ClassifierGenerator
-from zslkit.runtime import make_generator
+from zslkit.runtime import stream
 
 FORMAT = "cvc-zsl-training-state"
 
@@ -68,7 +68,7 @@ def restore(model, state: dict) -> int:
     if net is None or net.shape != (*gen_w["w1"].shape, gen_w["w2"].shape[1]):
         model.net_ = ClassifierGenerator.from_state_dict(gen_w).to(dev)
     model.net_.load_state_dict(gen_w)  # copies into the existing parameters
-    model._gen = make_generator(model.seed * 2 + 1, dev)
+    model._gen = stream(model.seed, "cvc-zsl.episodes", dev)
     model._gen.set_state(state["episode_rng"])
     model.transductive_ = bool(state["transductive"])
     model._stage = state["stage"]

@@ -18,7 +18,7 @@ import torch
 
 from zslkit.methods.cyclewgan.head import synthesize_rows
 from zslkit.protocol.health import FIDELITY_MARGIN
-from zslkit.runtime import make_generator
+from zslkit.runtime import stream
 
 DIAG_PER_CLASS = 100  # synthetic features per training class for the diagnostics
 
@@ -32,7 +32,7 @@ def generator_diagnostics(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tens
         return {}
     counts = torch.full((K,), DIAG_PER_CLASS, dtype=torch.long, device=X.device)
     fake, lab = synthesize_rows(model._synth_net(), E, counts, model._noise_dim(), int(X.shape[1]),
-                                make_generator(model.seed + 7, X.device))
+                                stream(model.seed, "cycle-wgan.diagnostics", X.device))
     fake = fake.view(K, DIAG_PER_CLASS, -1)
     means = fake.mean(1)
     pred = torch.cdist(X, means).argmin(1)

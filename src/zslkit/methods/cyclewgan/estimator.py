@@ -25,7 +25,7 @@ from zslkit.methods.cyclewgan.recipe import RECIPE
 from zslkit.methods.cyclewgan.stages import (StageSource, common_scaler, pretrain_aux_classifier, pretrain_regressor,
                                              resolve_stages, reuse_aux_classifier, reuse_gan, reuse_regressor)
 from zslkit.methods.registry import register
-from zslkit.runtime import make_generator
+from zslkit.runtime import make_generator, stream
 
 log = logging.getLogger("zslkit.methods.cyclewgan")
 
@@ -72,7 +72,7 @@ class CycleWGAN(ZSLMethod):
 
     def _build_networks(self) -> None:
         cfg, D, A = self.config_, self.feature_dim_, self.embedding_dim_
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = stream(self.seed, "cycle-wgan.weights")
         self.G_ = Generator(A, self._noise_dim(), cfg.hidden_g, D, cfg.leaky_slope)
         self.D_ = Critic(D, A, cfg.hidden_d, cfg.leaky_slope)
         self.G_.init(gen, cfg.gan_init)
@@ -89,7 +89,7 @@ class CycleWGAN(ZSLMethod):
         cfg, dev = self.config_, self.device_
         self.opt_g_ = make_adam(self.G_.parameters(), cfg.lr_g, betas=cfg.betas_g)
         self.opt_d_ = make_adam(self.D_.parameters(), cfg.lr_d, betas=cfg.betas_d)
-        self.noise_gen_ = make_generator(self.seed + 3, dev)
+        self.noise_gen_ = stream(self.seed, "cycle-wgan.noise", dev)
 
     # ----- training --------------------------------------------------------------------------------
     def _fit(self, X, y, class_embeddings, *, unlabeled, unlabeled_embeddings, context) -> None:
@@ -105,7 +105,7 @@ class CycleWGAN(ZSLMethod):
         self.train_embeddings_ = Et
         # the reference trains R, C and the GAN on a random 90 % of the rows (train_fraction) and only monitors on
         # the rest; the real seen features of the final classifier are all rows (train_X_)
-        keep = keep_fraction(Xt.shape[0], cfg.train_fraction, make_generator(self.seed + 6, dev), dev)
+        keep = keep_fraction(Xt.shape[0], cfg.train_fraction, stream(self.seed, "cycle-wgan.train_fraction", dev), dev)
         Xg, yg = (Xt, yt) if keep is None else (Xt[keep], yt[keep])
         # the real rows the generator diagnostics score (diagnostics.py): those the GAN does not train on, if any
         held = None if keep is None else torch.ones(Xt.shape[0], dtype=torch.bool, device=dev).index_fill_(0, keep, False)

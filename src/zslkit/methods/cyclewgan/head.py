@@ -23,7 +23,7 @@ from zslkit.errors import ConfigError
 from zslkit.methods.cyclewgan.softmax import SoftmaxClassifier, train_softmax
 from zslkit.methods.base import cpu_copy
 from zslkit.methods.cyclewgan.config import HEAD_FIELDS
-from zslkit.runtime import make_generator
+from zslkit.runtime import stream
 
 log = logging.getLogger("zslkit.methods.cyclewgan")
 
@@ -87,7 +87,7 @@ class GenerativeHead:
         counts = np.where(is_seen, seen_syn, cfg.syn_per_unseen).astype(np.int64)
         E = torch.as_tensor(candidate_embeddings, device=dev)
         xs, ys = synthesize_rows(model._synth_net(), E, torch.as_tensor(counts, device=dev), model._noise_dim(),
-                                 model.feature_dim_, make_generator(model.seed + 4, dev))
+                                 model.feature_dim_, stream(model.seed, "cycle-wgan.synthesis", dev))
         n_syn = int(xs.shape[0])
         if merge:
             lut = np.full(model.num_train_classes_, -1, np.int64)
@@ -103,7 +103,7 @@ class GenerativeHead:
         layer = train_softmax(xs, ys, K, epochs=cfg.cls_epochs, lr=cfg.cls_lr, batch_size=cfg.cls_batch,
                               betas=cfg.cls_betas, weight_decay=cfg.cls_weight_decay, head=cfg.cls_head,
                               lr_decay=cfg.cls_lr_decay, fraction=cfg.train_fraction,
-                              generator=make_generator(model.seed + 5, dev))
+                              generator=stream(model.seed, "cycle-wgan.final_classifier", dev))
         clf = model._classifier(layer, cfg.cls_head)
         self.cache[key] = clf
         while len(self.cache) > CACHE_SIZE:

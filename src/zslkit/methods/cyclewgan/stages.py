@@ -29,7 +29,7 @@ from zslkit.methods.cyclewgan.softmax import train_minibatches, train_softmax
 from zslkit.methods.cyclewgan.config import SKIPPABLE_STAGES, STAGES
 from zslkit.methods.cyclewgan.networks import FeatureScaler, init_linear
 from zslkit.methods.model_file import read_checkpoint
-from zslkit.runtime import make_generator
+from zslkit.runtime import stream
 
 log = logging.getLogger("zslkit.methods.cyclewgan")
 
@@ -37,7 +37,7 @@ log = logging.getLogger("zslkit.methods.cyclewgan")
 def pretrain_regressor(model, X: torch.Tensor, A: torch.Tensor) -> None:
     """Train ``model.R_`` on features ``X`` -> their class embeddings ``A`` with MSE, then freeze it."""
     cfg, R = model.config_, model.R_
-    gen = torch.Generator().manual_seed(model.seed + 1)
+    gen = stream(model.seed, "cycle-wgan.regressor")
     if cfg.gan_init == "xavier":
         init_linear(R, gen, "xavier")
     else:
@@ -48,7 +48,7 @@ def pretrain_regressor(model, X: torch.Tensor, A: torch.Tensor) -> None:
     opt = make_adam(R.parameters(), cfg.regressor_lr, weight_decay=cfg.regressor_weight_decay)
     last = train_minibatches(opt, lambda idx: F.mse_loss(R(X[idx]), A[idx]), X.shape[0],
                              epochs=cfg.regressor_epochs, batch_size=cfg.regressor_batch, lr=cfg.regressor_lr,
-                             lr_decay=cfg.regressor_lr_decay, generator=make_generator(model.seed + 1, model.device_),
+                             lr_decay=cfg.regressor_lr_decay, generator=stream(model.seed, "cycle-wgan.regressor", model.device_),
                              device=model.device_)
     R.requires_grad_(False)
     model.regressor_loss_ = 0.0 if last is None else float(last)
@@ -62,7 +62,7 @@ def pretrain_aux_classifier(model, X: torch.Tensor, y: torch.Tensor, num_classes
     cfg = model.config_
     model.C_ = train_softmax(X, y, num_classes, epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
                              batch_size=cfg.pre_cls_batch, betas=cfg.pre_cls_betas, head=cfg.cls_head,
-                             lr_decay=cfg.pre_cls_lr_decay, generator=make_generator(model.seed + 2, model.device_))
+                             lr_decay=cfg.pre_cls_lr_decay, generator=stream(model.seed, "cycle-wgan.aux_classifier", model.device_))
 
 
 # ----- run, skip or reuse each stage ------------------------------------------------------------------------
