@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from zslkit.errors import ConfigError, DataError
 from zslkit.methods.base import ZSLMethod
+from zslkit.methods.registry import get_method
 from zslkit.protocol.metrics import per_class_accuracy
 
 CANDIDATE_SETS = ("all", "unseen", "seen")
@@ -66,8 +67,6 @@ class ZSLClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.method, ZSLMethod):
             return clone(self.method)
         if isinstance(self.method, str):
-            from zslkit.methods.registry import get_method
-
             return get_method(self.method)()
         raise ConfigError(f"ZSLClassifier: method must be a method name or a ZSLMethod, got {type(self.method).__name__}")
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from zslkit.data.classtable import SUFFIXES, names_file, write_class_table
+from zslkit.errors import ConfigError
+from zslkit.runs import atomic_write_bytes
+from zslkit.runtime import resolve_device
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("classes", help="class embeddings from plain-text class descriptions",
@@ -29,11 +34,7 @@ def add_parser(subparsers) -> None:
 
 
 def _embed(args) -> int:
-    from zslkit.data.classtable import SUFFIXES, names_file, write_class_table
-    from zslkit.errors import ConfigError
-    from zslkit.runs import atomic_write_bytes
-    from zslkit.runtime import resolve_device
-    from zslkit.text.embed import TextEncoder, embed_classes, read_descriptions
+    from zslkit.text.embed import TextEncoder, embed_classes, read_descriptions  # optional extra (text)
 
     out = Path(args.out)
     if out.suffix.lower() not in SUFFIXES:

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 from zslkit.cli import bounded, seed_type
-from zslkit.data.download import ALIASES
-from zslkit.data.layouts import LAYOUTS
+from zslkit.data.build import build_dataset, write_built
+from zslkit.data.catalog import open_dataset
+from zslkit.data.download import ALIASES, download
+from zslkit.data.layouts import LAYOUTS, detect_layout, load_from_root, output_files, refuse_overwrite, write_layout
 from zslkit.data.xlsa17 import SEMANTICS
 from zslkit.errors import DataError
 
@@ -91,9 +93,6 @@ def add_parser(subparsers) -> None:
 
 
 def _build(args) -> int:
-    from zslkit.data.build import build_dataset, write_built
-    from zslkit.data.layouts import load_from_root, output_files, refuse_overwrite
-
     refuse_overwrite(output_files(args.to, args.out, Path(args.out).name), args.overwrite)  # before any work
     unseen = [u.strip() for u in args.unseen.split(",") if u.strip()] if args.unseen is not None else None
     ds, raw, files = build_dataset(args.features, args.classes, unseen=unseen, unseen_fraction=args.unseen_fraction,
@@ -107,18 +106,11 @@ def _build(args) -> int:
 
 
 def _open(spec: str, semantic: str | None):
-    """(dataset, layout) for a path, or for a preset name via zslkit.data.catalog when available."""
+    """(dataset, layout) for a path, or for a preset name (zslkit.data.catalog)."""
     path = Path(spec)
     if path.exists():
-        from zslkit.data.layouts import detect_layout, load_from_root
-
         layout = detect_layout(path)
         return load_from_root(path, semantic=semantic), layout
-    try:
-        from zslkit.data.catalog import open_dataset
-    except ImportError:
-        raise DataError(spec, None, "no such file or folder (and preset names are not available: "
-                                    "zslkit.data.catalog is missing)") from None
     ds = open_dataset(spec, semantic=semantic)
     return ds, ("synthetic" if ds.synthetic else "catalog")
 
@@ -131,8 +123,6 @@ def _info(args) -> int:
     layout = None
     try:
         try:
-            from zslkit.data.layouts import detect_layout
-
             layout = detect_layout(args.path) if Path(args.path).exists() else None
         except DataError:
             layout = None
@@ -181,8 +171,6 @@ def _info(args) -> int:
 
 
 def _convert(args) -> int:
-    from zslkit.data.layouts import output_files, refuse_overwrite, write_layout
-
     if args.to != "npz" or Path(args.out).suffix.lower() == ".npz":  # the file names do not depend on the data
         refuse_overwrite(output_files(args.to, args.out, ""), args.overwrite)
     ds, layout = _open(args.src, args.semantic)
@@ -194,8 +182,6 @@ def _convert(args) -> int:
 
 
 def _download(args) -> int:
-    from zslkit.data.download import download
-
     res = download(args.name, args.to, url=args.url, sha256=args.sha256, progress=not args.quiet,
                    extract=not args.no_extract)
     print(f"downloaded {res['url']}")

@@ -11,6 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from zslkit.cli import bounded
+from zslkit.cli.synthesize_cmd import use_epoch
+from zslkit.cli.train_cmd import format_metrics
+from zslkit.data.catalog import open_dataset
+from zslkit.errors import ConfigError, DataError
+from zslkit.methods.base import ZSLMethod
+from zslkit.methods.model_file import read_checkpoint
+from zslkit.protocol.evaluate import TestScores
+from zslkit.protocol.health import health_warnings
+from zslkit.runs import atomic_write_json, open_finished_run
 
 
 def add_parser(sub) -> None:
@@ -31,8 +40,6 @@ def add_parser(sub) -> None:
 
 def check_model(ckpt: dict, cfg: dict, dataset, model_path: Path) -> None:
     """DataError when the checkpoint is not the run's model: another method, dimensions or class names."""
-    from zslkit.errors import DataError
-
     method = cfg.get("method")
     if method and ckpt["method"] != method:
         raise DataError(str(model_path), "method", f"holds a {ckpt['method']} model but the run (config.json) is "
@@ -62,16 +69,6 @@ def split_differences(recorded: dict, summary: dict) -> list[str]:
 
 
 def run(args) -> int:
-    from zslkit.cli.synthesize_cmd import use_epoch
-    from zslkit.cli.train_cmd import format_metrics
-    from zslkit.data.catalog import open_dataset
-    from zslkit.errors import ConfigError
-    from zslkit.methods.base import ZSLMethod
-    from zslkit.methods.model_file import read_checkpoint
-    from zslkit.protocol.evaluate import TestScores
-    from zslkit.protocol.health import health_warnings
-    from zslkit.runs import atomic_write_json, open_finished_run
-
     run_dir = Path(args.run_dir)
     info = open_finished_run(run_dir)
     cfg, stored = info["config"], info["metrics"]

@@ -8,6 +8,7 @@ from zslkit.cli import bounded, seed_type
 from zslkit.errors import ConfigError
 from zslkit.features.extract import FORMATS
 from zslkit.features.sources import INTERPOLATIONS
+from zslkit.runtime import device_description, resolve_device
 
 
 def add_parser(subparsers) -> None:
@@ -54,10 +55,10 @@ def add_parser(subparsers) -> None:
 
 
 def _extract(args) -> int:
+    # optional extra (vision): torchvision / timm / open_clip and PIL, imported when the command runs
     from zslkit.features.backbones import load_backbone
     from zslkit.features.extract import extract_features
     from zslkit.features.sources import list_images
-    from zslkit.runtime import device_description, resolve_device
 
     for name in ("batch_size", "image_size", "chunk_size"):
         value = getattr(args, name)

@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 
 from zslkit.cli import seed_type
+from zslkit.cli.train_cmd import format_metrics
+from zslkit.data.catalog import open_dataset
+from zslkit.interop.cvczsl import REFERENCE, load_reference_model
+from zslkit.interop.imported_run import write_imported_run
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,10 +37,6 @@ def _add_cvczsl(p: argparse.ArgumentParser) -> None:
 
 
 def _run_cvczsl(args) -> int:
-    from zslkit.data.catalog import open_dataset
-    from zslkit.interop.cvczsl import REFERENCE, load_reference_model
-    from zslkit.interop.imported_run import write_imported_run
-
     spec = args.data_root or args.dataset
     dataset = open_dataset(spec, semantic=args.semantic, seed=args.data_seed)
     model = load_reference_model(args.model_file, dataset, transductive=args.transductive, device=args.device)
@@ -47,7 +47,6 @@ def _run_cvczsl(args) -> int:
         file_format=f"cvczsl-{setting}", setting=setting, overwrite=args.overwrite,
         selection_note=f"the reference's {script} keeps the epoch with the best H on the TEST set (an ORACLE choice)",
         data={"dataset": spec, "semantic": args.semantic, "data_seed": args.data_seed})
-    from zslkit.cli.train_cmd import format_metrics
 
     print(format_metrics(metrics))
     print(f"run directory: {args.out}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from zslkit.methods.registry import available_methods, config_fields, get_method, variants_of
+from zslkit.presets import list_presets
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("methods", help="list available methods, or describe one (config fields, variants, presets)",
@@ -13,8 +16,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zslkit.methods.registry import available_methods, get_method
-
     if args.name:
         print(describe(get_method(args.name)))
         return 0
@@ -26,9 +27,6 @@ def run(args) -> int:
 
 def describe(cls) -> str:
     """The text of ``zslkit methods NAME``."""
-    from zslkit.methods.registry import config_fields, variants_of
-    from zslkit.presets import list_presets
-
     lines = [f"{cls.name}: {cls.description}".rstrip(": "),
              f"  settings: {', '.join(cls.settings)}",
              f"  default selection criterion: {cls.default_criterion}",

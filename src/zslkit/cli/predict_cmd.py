@@ -9,6 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from zslkit.cli import bounded
+from zslkit.data.arrays import read_matrix, read_names
+from zslkit.data.classtable import names_file, read_class_table
+from zslkit.errors import ConfigError, DataError
+from zslkit.methods.base import ZSLMethod
 
 
 def add_parser(sub) -> None:
@@ -33,10 +37,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zslkit.data.arrays import read_matrix, read_names
-    from zslkit.errors import ConfigError, DataError
-    from zslkit.methods.base import ZSLMethod
-
     run_dir = Path(args.run_dir)
     for option, path in (("--features", args.features), ("--classes", args.classes)):
         if Path(path).is_dir():
@@ -82,9 +82,6 @@ def run(args) -> int:
 def read_classes(path: str, key: str | None) -> tuple[list[str] | None, np.ndarray]:
     """(class names or None, K x A embeddings): a class table (.csv/.tsv with a header whose first field is not a
     number; .npy with ``<stem>.classes.txt`` beside it) gives its names, any other matrix file none."""
-    from zslkit.data.arrays import read_matrix
-    from zslkit.data.classtable import names_file, read_class_table
-
     p = Path(path)
     suffix = p.suffix.lower()
     if key is None and ((suffix == ".npy" and names_file(p).is_file()) or (suffix in (".csv", ".tsv")
@@ -110,8 +107,6 @@ def _has_header(path: Path, suffix: str) -> bool:
 
 def check_classes(names: list[str], E: np.ndarray, names_source: str, path: str, key: str | None) -> None:
     """Candidate classes must be distinct: no name twice, no all-zero embedding (it scores every feature alike)."""
-    from zslkit.errors import DataError
-
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise DataError(names_source, None, f"class names appear more than once: {dupes}")

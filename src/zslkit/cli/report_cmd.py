@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+
+from zslkit.errors import RunDirError, ZslkitError
+from zslkit.reporting.tables import aggregate, load_run, notes, render_rows
+from zslkit.runs import atomic_write_bytes
+from zslkit.sweep.summary import build, is_sweep, render_summary
 
 FORMATS = ("markdown", "csv", "json")  # the command's own output formats (reporting.tables renders the first two)
 
@@ -32,15 +39,6 @@ def find_runs(paths: list[str]) -> list[Path]:
 
 
 def run(args) -> int:
-    import json
-
-    import sys
-
-    from zslkit.errors import RunDirError, ZslkitError
-    from zslkit.reporting.tables import aggregate, load_run, notes, render_rows
-    from zslkit.runs import atomic_write_bytes
-    from zslkit.sweep.summary import build, is_sweep, render_summary
-
     sweeps = [p for p in args.run_dirs if is_sweep(p)]  # a sweep: its summary, chosen on validation
     text = "".join(render_summary(build(p), args.format) for p in sweeps)
     print(text, end="")

@@ -4,9 +4,10 @@ published numbers; the work is ``zslkit.reproduce.reproduce``, this module parse
 from __future__ import annotations
 
 from zslkit.cli import bounded
-from zslkit.cli.train_cmd import SEMANTIC_HELP
+from zslkit.cli.sweep_cmd import show_table
+from zslkit.cli.train_cmd import SEMANTIC_HELP, collect_overrides
 from zslkit.data.catalog import REAL_BENCHMARKS
-from zslkit.reproduce import papers
+from zslkit.reproduce import papers, reproduce
 
 
 def add_parser(sub) -> None:
@@ -31,10 +32,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from zslkit.cli.sweep_cmd import show_table
-    from zslkit.cli.train_cmd import collect_overrides
-    from zslkit.reproduce import reproduce
-
     def announce(selection: str, seed: int, run_dir) -> None:
         print(f"[{args.paper} on {args.dataset}] {selection} run, seed {seed} -> {run_dir}", flush=True)
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from zslkit.cli import bounded, seed_type
-from zslkit.cli.train_cmd import DEFAULT_METHOD, SEMANTIC_HELP
+from zslkit.cli.train_cmd import DEFAULT_METHOD, SEMANTIC_HELP, collect_overrides
+from zslkit.data.catalog import open_dataset
+from zslkit.errors import ConfigError, RunDirError
+from zslkit.experiment import RunSpec, build_config
+from zslkit.methods.registry import get_method
 from zslkit.pipeline import SETTINGS
-from zslkit.sweep.space import SCHEDULERS, SEARCHES
+from zslkit.protocol.criteria import resolve_criterion
+from zslkit.runs import atomic_write_json, read_json
+from zslkit.sweep.space import (SCHEDULERS, SEARCHES, DatasetEntry, SweepPlan, check_keys, configurations, parse_params,
+                                parse_seeds)
+from zslkit.sweep.summary import PLAN_FILE, SUMMARY_FILES, render_summary, write
 
 
 def show_table(text: str) -> None:
@@ -64,14 +73,6 @@ def add_parser(sub) -> None:
 
 def make_plan(args):
     """The SweepPlan from the command line, every name, key and value checked before Ray starts."""
-    from zslkit.cli.train_cmd import DEFAULT_METHOD, collect_overrides
-    from zslkit.data.catalog import open_dataset
-    from zslkit.errors import ConfigError
-    from zslkit.experiment import RunSpec, build_config
-    from zslkit.methods.registry import get_method
-    from zslkit.protocol.criteria import resolve_criterion
-    from zslkit.sweep.space import DatasetEntry, SweepPlan, check_keys, configurations, parse_params, parse_seeds
-
     if not args.out:
         raise ConfigError("--out SWEEP_DIR is required (or --resume SWEEP_DIR)")
     method_cls = get_method(args.method or DEFAULT_METHOD)
@@ -111,13 +112,7 @@ def make_plan(args):
 
 
 def run(args) -> int:
-    import shutil
-
-    from zslkit.errors import RunDirError
-    from zslkit.runs import atomic_write_json, read_json
-    from zslkit.sweep import storage
-    from zslkit.sweep.space import SweepPlan
-    from zslkit.sweep.summary import PLAN_FILE, SUMMARY_FILES, render_summary, write
+    from zslkit.sweep import storage  # optional extra (sweep): pyarrow
 
     target = str(args.resume or args.out or "")
     remote = target if storage.is_uri(target) else None  # a storage URI: work in a local staging copy
@@ -134,7 +129,7 @@ def run(args) -> int:
                               f"{target}, or choose another --out")
         if remote:
             shutil.rmtree(root, ignore_errors=True)
-    from zslkit.sweep import engine
+    from zslkit.sweep import engine  # optional extra (sweep): Ray Tune
 
     engine.connect(args.address, need_cpus=plan.cpus_per_trial, need_gpus=plan.gpus_per_trial)
     if not args.resume:

@@ -24,7 +24,11 @@ import numpy as np
 
 from zslkit.cli import bounded, seed_type
 from zslkit.data.arrays import read_matrix
+from zslkit.data.layouts import refuse_overwrite
+from zslkit.data.matio import file_sha256
 from zslkit.errors import ConfigError, DataError, RunDirError
+from zslkit.methods.base import ZSLMethod
+from zslkit.runs import atomic_write_bytes, now_iso
 
 FORMATS = {".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
 
@@ -65,9 +69,8 @@ def use_epoch(model, epoch: int, run_dir: Path) -> None:
 
 def write_h5(path: Path, features: np.ndarray, labels: np.ndarray, embeddings: np.ndarray, info: dict) -> Path:
     """cycle-WGAN's generated pseudo-feature file (1-based /train/Y), written atomically."""
-    import h5py
+    import h5py  # here, not at the top: `zslkit --help` need not load HDF5
 
-    from zslkit.runs import atomic_write_bytes
 
     buf = io.BytesIO()
     string = h5py.string_dtype("utf-8")
@@ -84,9 +87,6 @@ def provenance_record(run_dir: Path, model, classes: str, args) -> dict:
     """Where synthesized features come from: always synthetic (generated), by which model file (sha256), from
     which class embeddings (sha256), seed and generator epoch, and the data the generator was trained on (the run's
     provenance: real or synthetic, source, split sha256)."""
-    from zslkit.data.matio import file_sha256
-    from zslkit.runs import now_iso
-
     trained_on = {}
     prov = run_dir / "provenance.json"
     if prov.is_file():
@@ -103,16 +103,12 @@ def provenance_record(run_dir: Path, model, classes: str, args) -> dict:
 
 
 def _run(args) -> int:
-    from zslkit.methods.base import ZSLMethod
-    from zslkit.runs import atomic_write_bytes, now_iso
-
     out = Path(args.out)
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise ConfigError(f"--out {out}: unknown extension {out.suffix!r}; use .npz, .h5 or .hdf5")
     if args.per_class < 1:
         raise ConfigError(f"--per-class must be >= 1, got {args.per_class}")
-    from zslkit.data.layouts import refuse_overwrite
 
     refuse_overwrite([out], args.overwrite)
     run_dir = Path(args.run_dir)

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 
 from zslkit.errors import DataError
+from zslkit.methods.base import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, ZSLMethod, make_config
+from zslkit.methods.registry import get_method
 
 REFERENCE = "kailigo/cvcZSL"
 METHOD = "cvc-zsl"
@@ -87,9 +89,6 @@ def checkpoint_from_reference(tensors: dict, dataset, *, transductive: bool, sou
     ``transductive``: the file must hold ``cls_weight_all`` with one row per seen and unseen class of the dataset;
     without it the file must not (a transductive model imported as inductive would lose its seen rows).
     ``source`` names the file in errors."""
-    from zslkit.methods.base import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, make_config
-    from zslkit.methods.registry import get_method
-
     path = source if source is not None else "<memory>"
     if not isinstance(tensors, dict):
         raise DataError(path, None, f"holds a {type(tensors).__name__}, not a dict of tensors; {SAVE_HINT}")
@@ -141,8 +140,6 @@ def checkpoint_from_reference(tensors: dict, dataset, *, transductive: bool, sou
 
 def load_reference_model(path: str | Path, dataset, *, transductive: bool = False, device="cpu"):
     """A fitted zslkit CVC-ZSL model from a reference checkpoint file (shape-checked against ``dataset``)."""
-    from zslkit.methods.base import ZSLMethod
-
     ckpt = checkpoint_from_reference(read_reference_checkpoint(path), dataset, transductive=transductive,
                                      source=path)
     return ZSLMethod.from_checkpoint(ckpt, device=device)
