@@ -30,7 +30,8 @@ def describe(cls) -> str:
     lines = [f"{cls.name}: {cls.description}".rstrip(": "),
              f"  settings: {', '.join(cls.settings)}",
              f"  default selection criterion: {cls.default_criterion}",
-             f"  variants (--variant): {', '.join(variants_of(cls)) or '(none)'}",
+             f"  variants (--variant): {', '.join(variants_of(cls)) or '(none)'} (and default: the dataset's preset, "
+             f"else the rules on the data)",
              "", f"config fields (--set KEY=VALUE; {cls.config_class.__name__}):"]
     fields = config_fields(cls)
     rows = [(f.name, f.type, repr(f.default), f.help + (f" ({f.bounds})" if f.bounds else "")) for f in fields]
@@ -39,9 +40,10 @@ def describe(cls) -> str:
     for r in rows:
         lines.append(("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[3]).rstrip())
     groups: dict[tuple[str, str], list[str]] = {}
-    for p in list_presets(cls.name):
+    for p in list_presets(cls.recipe.presets):
         groups.setdefault((p.setting, p.variant or "-"), []).append(p.name)
-    lines += ["", "presets (dataset names with their own hyperparameters; others get scaled defaults):"]
+    lines += ["", "presets (dataset names with their own hyperparameters, --preset NAME on any data; others get scaled "
+              "defaults):"]
     if not groups:
         lines.append("  (none)")
     for (setting, variant), names in sorted(groups.items()):
