@@ -107,3 +107,20 @@ def test_method_options_come_from_the_method(capsys):
     opt = next(o for o in cyclewgan.train_options if o.flag == "--savepoints")
     assert opt.to_overrides("[30,40,285]", None) == {"savepoints": "30,40,285"}  # the reference's spelling
     assert dataclasses.is_dataclass(opt)
+
+
+def test_an_old_default_config_override_calling_super_uses_the_subclass_hooks(tiny):
+    class Narrow(CVCZSL):
+        name = "cvc-narrow-test"
+
+        @classmethod
+        def default_config(cls, dataset=None, setting="inductive", variant=None, preset=None):
+            return dataclasses.replace(super().default_config(dataset, setting, variant, preset), hidden_dim=7)
+
+        @classmethod
+        def preset_names(cls, dataset):
+            return ["synthetic-awa1"]  # every dataset takes that entry
+
+    expected = dataclasses.replace(CVCZSL.recipe.default_config(tiny, preset="synthetic-awa1"), hidden_dim=7)
+    assert Narrow.recipe.default_config(tiny) == expected == Narrow.default_config(tiny)
+    assert CVCZSL.recipe.default_config(tiny) != expected

@@ -16,6 +16,9 @@ AWA1``: that entry's hyperparameters on whatever data is loaded).
 
 from __future__ import annotations
 
+from functools import partial
+from types import SimpleNamespace
+
 from zslkit.errors import ConfigError
 from zslkit.methods.config import apply_overrides
 from zslkit.presets import Preset, find_preset, list_presets
@@ -166,7 +169,12 @@ class ClassHooks(Recipe):
                 self._inside.discard(name)
         return call
 
-    def below(self, name: str) -> Recipe:
-        """The recipe a base-class delegation answers from: ``fallback`` inside the class's own override of
-        ``name`` (its ``super()`` call), else this one."""
-        return self.fallback if name in self._inside else self
+    def below(self, name: str):
+        """What a base-class delegation answers from: inside the class's own override of ``name`` (its ``super()``
+        call) the inherited behaviour (``fallback``'s hook; for ``default_config`` the lookup run on this recipe's
+        hooks, as the old base class did), else this recipe."""
+        if name not in self._inside:
+            return self
+        if name == "default_config":
+            return SimpleNamespace(default_config=partial(Recipe.default_config, self))
+        return self.fallback
