@@ -1,6 +1,6 @@
-"""Selection criteria: the one table of what selection can maximise, the one comparison rule, and the one place
-that resolves the criterion of a run (pipeline, experiment, sweep trials; cycle-WGAN's checkpoint metrics are
-``("", *CRITERIA)``).
+"""Selection criteria: the one table of what selection can maximise (cycle-WGAN's checkpoint metrics are
+``("", *CRITERIA)``), the one comparison rule, and the one place that resolves a run's criterion (run_protocol,
+sweep plans and trials): what the method's recipe says the config implies, else the method's default.
 
 No heavy imports: methods' config modules import the table.
 """

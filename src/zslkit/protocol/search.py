@@ -1,6 +1,6 @@
 """The one search of the selection engine: candidates x heads x epochs, scored at every evaluation point.
 
-Validation selection (and its transductive warm-up stage) and oracle selection are the same routine, ``Search``:
+Validation selection (and its transductive warm-up stage), oracle and fixed selection are one routine, ``Search``:
 every candidate of the method's search space is fitted on each view in turn (one validation view, several
 validation class splits, or, for the oracle, the dataset itself), the monitor scores every head of the head space
 at every evaluation point, one row per (candidate, head, epoch) goes into the history, and the best row by the
