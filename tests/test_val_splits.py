@@ -102,7 +102,8 @@ def test_racing_drops_a_candidate_far_behind(tiny, monkeypatch):
     import zslkit.protocol.search as search
 
     monkeypatch.setattr(search, "RACE_MARGIN", -1.0)  # every candidate but the leader is "far behind"
-    r = run_protocol(ESZSL, tiny, config={"grid": (-3.0, 1.0)}, seed=0, device="cpu", val_splits=3)
+    config = {"grid": (-3.0, 1.0), "lambda_min_exp": -1.0}  # 2 candidates (gamma -3 or 1, lambda 1), any default
+    r = run_protocol(ESZSL, tiny, config=config, seed=0, device="cpu", val_splits=3)
     fitted = {(x["candidate"], x["split"]) for x in r.history if isinstance(x.get("split"), int)}
     assert len(fitted) == 2 + 2 + 1  # both candidates on splits 1 and 2 (no racing on one split), then the leader
     chosen = [row for row in r.history if row.get("split") == "mean" and row["splits"] == 3]
