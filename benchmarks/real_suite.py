@@ -44,8 +44,9 @@ HEADLINE = ("zsl_t1", "gzsl_h", "gzsl_cs_h")  # "worse" means one of these fell 
 # --quick: the smallest budgets that still run every stage (for tests and smoke checks, not for numbers)
 QUICK = {
     "eszsl": ["--set", "grid=-1,0,1"],
-    "cvc-zsl": ["--epochs", "2", "--episodes-per-epoch", "5"],
-    "cycle-wgan": ["--epochs", "2"],
+    "cvc-zsl": ["--epochs", "2", "--episodes-per-epoch", "5", "--set", "inductive_epochs=2"],
+    "cycle-wgan": ["--epochs", "2", "--set", "regressor_epochs=1", "--set", "pre_cls_epochs=1", "--set", "cls_epochs=2",
+                   "--set", "hidden_g=64", "--set", "hidden_d=64"],
 }
 FOLD_FILE = re.compile(r"^fold(\d+)_att_splits\.mat$")
 SETTINGS = ("inductive", "transductive")
@@ -247,6 +248,8 @@ def markdown(report: dict) -> str:
              f"`{report['commit']}`{' (with uncommitted changes)' if report['dirty'] else ''} (each row: the "
              "commit it ran at, + = uncommitted changes in src/). Mean ± sample std over folds; per fold T1 / H; wall: "
              "seconds per fold (mean), on whatever else the machine was running.", ""]
+    if report.get("quick"):
+        lines += ["**`--quick` budgets: a smoke check, not numbers.**", ""]
     if report.get("changes") is not None:
         lines += [f"## Change against `{report['compared_with']}` (worst first)", ""]
         if not report["changes"]:
@@ -435,9 +438,11 @@ def main(argv=None) -> int:
         return 130
     rows = aggregate(results)
     for row in rows:
-        row.update(commit=commit, dirty=dirty, date=time.strftime("%Y-%m-%d", time.gmtime()))
+        row.update(commit=commit, dirty=dirty, date=time.strftime("%Y-%m-%d", time.gmtime()), quick=args.quick,
+                   seed=args.seed)
     report = {"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit, "dirty": dirty,
-              "seed": args.seed, "extra": args.extra, "quick": args.quick, "workers": args.workers, "wall_s": round(time.perf_counter() - started, 1),
+              "seed": args.seed, "extra": args.extra, "quick": args.quick, "workers": args.workers,
+              "wall_s": round(time.perf_counter() - started, 1),
               "data": "real", "rows": rows, "references": references, "notes": notes, "runs": results}
     if previous is not None:
         report["compared_with"] = str(compare_with)

@@ -146,7 +146,20 @@ def test_rows_extra_seed_cache_and_commands(tmp_path, monkeypatch):
     report = json.loads((out / "suite.json").read_text())
     assert report["notes"] == {"d1": ["For scale: d1 note."]} and "d1 note" in (out / "suite.md").read_text()
     (row, _) = report["rows"]
-    assert row["zsl_t1"] == pytest.approx(0.55) and row["commit"] == report["commit"]
+    assert row["zsl_t1"] == pytest.approx(0.55) and row["commit"] == report["commit"] and row["seed"] == 3
+    seen.clear()
+    assert suite.main(["--data-dir", str(data), "--out", str(out), "--row", "eszsl", "--folds", "1"]) == 0
+    assert sorted((j["dataset"], j["fold"]) for j in seen) == [("d1", 1), ("d2", 1)]
+
+
+def test_fold_choice_errors(tmp_path, capsys):
+    data = _fake_data(tmp_path / "data")
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--folds", "0,5"]) == 2
+    assert "d1 has folds [0, 1], not [5]" in capsys.readouterr().err
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--folds", "x"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--settings", "both"]) == 2
+    assert "choose inductive and/or transductive" in capsys.readouterr().err
 
 
 def test_settings_product_quick_and_auto_compare_then_merge(tmp_path, monkeypatch, capsys):
@@ -156,9 +169,10 @@ def test_settings_product_quick_and_auto_compare_then_merge(tmp_path, monkeypatc
     base = ["--data-dir", str(data), "--out", str(tmp_path / "o"), "--results", str(rec), "--quick"]
     assert suite.main(base + ["--methods", "eszsl,cvc-zsl", "--settings", "inductive"]) == 0
     assert len(seen) == 8 and all("--quick" not in j["command"] for j in seen)
-    assert any(j["command"][-2:] == ["--episodes-per-epoch", "5"] for j in seen if j["method"] == "cvc-zsl")
+    assert all(j["command"][-len(suite.QUICK[j["method"]]):] == suite.QUICK[j["method"]] for j in seen)
     first = json.loads(rec.with_suffix(".json").read_text())
     assert "changes" not in first  # nothing recorded before
+    assert first["rows"][0]["quick"] is True and "not numbers" in rec.with_suffix(".md").read_text()
     # again, one dataset, with an option that lowers H: compared with the record automatically, worse first
     assert suite.main(base + ["--methods", "eszsl", "--datasets", "d2", "--extra=--set x=1", "--merge"]) == 0
     printed = capsys.readouterr().out
