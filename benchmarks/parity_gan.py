@@ -5,7 +5,8 @@ and every zslkit seed this trains ``--variant f-clswgan-reference`` (``CycleWGAN
 variant="f-clswgan-reference")``, the config of ``zslkit train --method cycle-wgan --variant f-clswgan-reference
 --selection fixed``) for the GAN epochs of the recorded reference runs (plus any ``--set``) on trainval and scores
 the test splits at every GAN epoch from ``--trace-from`` on, as the patched release does: a fresh ZSL and GZSL final
-classifier per epoch, used at its last epoch (nothing chosen on test), and the generator's seen-class fidelity.
+classifier per epoch, used at its last epoch (nothing chosen on test), and the generator's seen-class fidelity
+(nearest synthetic seen-class mean on the real test_seen features, as the patched release measures it).
 ``--head KEY=VALUE`` also scores heads with that final-classifier override from the same generator (a paired
 comparison, e.g. ``cls_init=uniform``). Printed per fold: the release at its last GAN epoch per recorded seed (its
 classifiers' last epoch; in brackets their best test epoch of 25, which the release prints) and its mean over the
@@ -38,7 +39,7 @@ KEYS = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
 
 
 def fold_root(data: Path, fold: int, tmp: Path) -> Path:
-    """The xlsa17 folder of ``fold``: the dataset itself for fold 0, else symlinks to res101.mat and the fold's split."""
+    """The xlsa17 folder of ``fold``: the dataset itself for fold 0, else links to res101.mat and the fold's split."""
     if fold == 0:
         return data
     split = data / "folds" / f"fold{fold}_att_splits.mat"
@@ -89,6 +90,8 @@ def run_zslkit(root: Path, epochs: int, seed: int, sets: dict, heads: dict, trac
         base = model.config_
         row = {"epoch": epoch, **{k: round(float(v), 4) for k, v in TestScores(model, ds).metrics().items()}}
         row.update({k: round(float(v), 4) for k, v in model.generator_diagnostics().items()})
+        # the release's fidelity: nearest synthetic seen-class mean on the real test_seen features
+        row["test_seen_fidelity"] = round(float(model.class_fidelity(ds, "test_seen")["val_fidelity"]), 4)
         for k, v in heads.items():
             model.config_ = apply_overrides(base, {k: v}, source="--head")
             row.update({f"{m}[{k}={v}]": round(float(x), 4)
@@ -126,14 +129,16 @@ def release_runs(runs: dict, fold: int, nepoch: int, trace_from: int) -> list[di
 def zslkit_summary(run: dict) -> dict:
     last = run["trace"][-1]
     keys = [k for k in last if k not in ("epoch", "time_s")]
-    return {"seed": run["seed"], "last": last, "trace_mean": {k: mean([r.get(k) for r in run["trace"]]) for k in keys}}
+    return {"seed": run["seed"], "last": last, "trace_mean": {k: mean([r.get(k) for r in run["trace"]]) for k in keys},
+            "trace": run["trace"]}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="digits-7seg", help="dataset folder name in ../shared/data (or a path)")
     ap.add_argument("--folds", default=None, help="comma-separated folds (default: those recorded for the reference)")
-    ap.add_argument("--seeds", default="0", help="comma-separated zslkit seeds")
+    ap.add_argument("--seeds", default="0", help="comma-separated zslkit seeds; 'none': train nothing, print the "
+                    "side-by-side of the rows already in --out against the current reference file")
     ap.add_argument("--trace-from", type=int, default=51, help="first GAN epoch scored on test (both sides)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="zslkit config override (repeatable), after the recorded ones")
@@ -155,7 +160,7 @@ def main(argv=None) -> int:
     runs, nepoch = ref["runs"], ref["nepoch"]
     recorded = sorted({int(k) for folds in runs.values() for k in folds})
     folds = [int(f) for f in args.folds.split(",")] if args.folds else recorded
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = [] if args.seeds.strip().lower() in ("", "none") else [int(s) for s in args.seeds.split(",")]
     sets, heads = {**parse_sets(ref.get("zslkit_sets", [])), **parse_sets(args.set)}, parse_sets(args.head)
     settings = {"sets": sets, "heads": heads, "trace_from": args.trace_from, "nepoch": nepoch}
     old = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).is_file() else {}
@@ -167,6 +172,8 @@ def main(argv=None) -> int:
                 print(f"parity_gan: no reference runs recorded for {data.name} fold {fold}", file=sys.stderr)
                 return 2
             mine = {m["seed"]: m for m in rows.get(fold, {}).get("zslkit", [])}
+            if not mine and not seeds:
+                continue
             for s in seeds:
                 mine[s] = zslkit_summary(run_zslkit(fold_root(data, fold, Path(tmp)), nepoch, s, sets, heads,
                                                     args.trace_from))
@@ -183,9 +190,13 @@ def main(argv=None) -> int:
                                 ("zsl_t1", "gzsl_h"))
                 print(f"{data.name} fold {fold} zslkit  seed {m['seed']:>5}: epoch {last['epoch']} T1 "
                       f"{last['zsl_t1']:.3f} H {last['gzsl_h']:.3f} (U {last['gzsl_u']:.3f} S {last['gzsl_s']:.3f}) "
-                      f"fidelity {last['seen_fidelity']:.3f} | epochs {args.trace_from}-{nepoch}: T1 "
+                      f"fidelity {last.get('test_seen_fidelity', float('nan')):.3f} (trainval rows "
+                      f"{last['seen_fidelity']:.3f}) | epochs {args.trace_from}-{nepoch}: T1 "
                       f"{tm['zsl_t1']:.3f} H {tm['gzsl_h']:.3f}{extra}", flush=True)
-    table = [rows[f] for f in sorted(rows)]
+    table = [rows[f] for f in sorted(rows) if seeds or f in folds]  # a run keeps the file's other folds
+    if not table:
+        print("parity_gan: nothing to compare (no zslkit rows for these folds)", file=sys.stderr)
+        return 2
 
     def over_folds(side: str, part: str, key: str) -> float:
         return mean([mean([r[part][key] for r in row[side]]) for row in table])
@@ -207,14 +218,16 @@ def main(argv=None) -> int:
     }
     print(f"{data.name}, folds {summary['folds']}: release (seeds {summary['release_seeds']}) last epoch T1 "
           f"{summary['release_t1_last_epoch']:.3f} H {summary['release_h_last_epoch']:.3f}, epochs "
-          f"{args.trace_from}-{nepoch} T1 {summary['release_t1_trace_mean']:.3f} H {summary['release_h_trace_mean']:.3f}"
+          f"{args.trace_from}-{nepoch} T1 {summary['release_t1_trace_mean']:.3f} H "
+          f"{summary['release_h_trace_mean']:.3f}"
           f" | zslkit (seeds {summary['zslkit_seeds']}) last epoch T1 {summary['zslkit_t1_last_epoch']:.3f} H "
           f"{summary['zslkit_h_last_epoch']:.3f}, epochs {args.trace_from}-{nepoch} T1 "
           f"{summary['zslkit_t1_trace_mean']:.3f} H {summary['zslkit_h_trace_mean']:.3f}")
+    command = "python benchmarks/parity_gan.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    commands = [*(old.get("commands", []) if rows else []), *([command] if seeds else [])]  # the runs behind the rows
     if args.out:
         Path(args.out).write_text(json.dumps({"dataset": data.name, "data": "real", "selection": "fixed (none)",
-                                              "settings": settings, "command": "python benchmarks/parity_gan.py "
-                                              + " ".join(argv if argv is not None else sys.argv[1:]),
+                                              "settings": settings, "commands": commands,
                                               "folds": table, "mean": summary}, indent=1) + "\n")
     return 0
 

@@ -20,11 +20,12 @@ DIGITS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "digit
 # the f-CLSWGAN release (aaronyun/cycle_clsgan @a87a9da clswgan.py, classifier*.py, script/reproduce_gzsl_cub.sh)
 PUBLISHED = dict(epochs=56, batch_size=64, hidden_g=4096, hidden_d=4096, noise_dim=0, leaky_slope=0.2, lr_g=1e-4,
                  lr_d=1e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999), n_critic=5, gp_lambda=10.0, gp_alpha="sample",
-                 gan_init="normal", gan_batches="independent", g_ema=0.0, c_beta=0.01, train_fraction=1.0, feature_norm="minmax",
+                 gan_init="normal", gan_batches="independent", g_ema=0.0, c_beta=0.01, train_fraction=1.0,
+                 feature_norm="minmax",
                  pre_cls_epochs=50, pre_cls_lr=1e-3, pre_cls_batch=100, pre_cls_betas=(0.5, 0.999),
                  syn_per_unseen=300, syn_per_seen=0, mode="merge", cls_epochs=25, cls_lr=1e-3, cls_batch=300,
-                 cls_betas=(0.5, 0.999), cls_weight_decay=0.0, cls_head="linear", cls_init="normal", mode_grid=(), syn_grid=(),
-                 syn_seen_grid=(), cls_epochs_grid=(), cls_lr_grid=())
+                 cls_betas=(0.5, 0.999), cls_weight_decay=0.0, cls_head="linear", cls_init="normal", mode_grid=(),
+                 syn_grid=(), syn_seen_grid=(), cls_epochs_grid=(), cls_lr_grid=())
 
 
 @pytest.mark.parametrize("name", [None, "my-data", "AWA1", "CUB"])
