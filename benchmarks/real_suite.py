@@ -127,11 +127,10 @@ def parse_reference_table(readme: str, heading: str = "reference codes") -> list
 
 
 def parse_reference_notes(readme: str, lead: str = "For scale") -> list[str]:
-    """The README's paragraphs that start with ``lead`` (a set without a reference table states its numbers
-    there), each on one line."""
-    paragraphs = re.split(r"\n\s*\n", readme)
-    return [" ".join(line.strip() for line in p.strip().splitlines()) for p in paragraphs
-            if p.strip().startswith(lead)]
+    """The README's paragraphs that hold ``lead``, from ``lead`` to the paragraph's end, each on one line (a set
+    without a reference table states its numbers there)."""
+    paragraphs = (" ".join(line.strip() for line in p.strip().splitlines()) for p in re.split(r"\n\s*\n", readme))
+    return [p[p.index(lead):] for p in paragraphs if lead in p]
 
 
 # ----------------------------------------------------------------------------------------------- runs

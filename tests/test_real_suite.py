@@ -97,7 +97,8 @@ def test_aggregate_mean_std_and_failures():
 
 
 def test_reference_notes_are_the_for_scale_paragraphs():
-    text = "# x\n\nFor scale: ESZSL on fold 0\nreaches T1 0.12.\n\nOther text.\n\n  For scale, too.\n"
+    text = ("# x\n\nFor scale: ESZSL on fold 0\nreaches T1 0.12.\n\nOther text.\n\n  It is hard. For scale,\n"
+            "  too.\n")
     assert suite.parse_reference_notes(text) == ["For scale: ESZSL on fold 0 reaches T1 0.12.", "For scale, too."]
     assert suite.parse_reference_notes(README) == []
 
