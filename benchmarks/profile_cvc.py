@@ -9,13 +9,24 @@ launch overhead and kernel time can be told apart.
     python benchmarks/profile_cvc.py --device cuda [--graph-episodes 8]
 
 Writes benchmarks/results/profile_cvc_<device>.json. Timings only; no accuracy claims.
+
+``--data DATA`` profiles the default protocol's parts instead (issue 20): on DATA's validation view and on its
+trainval, the seconds per training epoch of the default configuration (``--epochs`` epochs timed), per validation
+point (the validation view's ZSL and GZSL scores and the calibration sweep that selection runs at every point)
+and of the final test evaluation; with ``--timeline`` (a ``time_to_accuracy.py`` result) it splits that run's
+wall time into candidates' training, validation points, final fit and evaluation.
+
+    python benchmarks/profile_cvc.py --data ../shared/data/icons --threads 1 \
+        --timeline benchmarks/results/time_to_accuracy_icons.json --out benchmarks/results/profile_cvc_icons.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -85,8 +96,68 @@ def time_graph(device, episodes: int, graph_episodes: int) -> dict:
             "per_episode_us": (time.perf_counter() - t) / episodes * 1e6}
 
 
+def profile_protocol(data: str, epochs: int, timeline: str | None) -> dict:
+    """Seconds per part of the default validation protocol on ``data`` (see the module docstring)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from zslkit.data.catalog import open_dataset
+    from zslkit.methods.cvc import CVCZSL
+    from zslkit.pipeline import fit_on
+    from zslkit.protocol.evaluate import TestScores
+    from zslkit.protocol.selection import validation_view
+
+    ds = open_dataset(data)
+    view = validation_view(ds)
+    cfg = CVCZSL.default_config(ds, "inductive")
+    out = {"data": data, "synthetic": bool(ds.synthetic), "config": {k: getattr(cfg, k) for k in (
+        "ways", "shots", "epochs", "episodes", "lr_grid", "validation_patience", "eval_every")}}
+    points = []
+
+    def monitor(epoch, m):
+        t = time.perf_counter()
+        ts = TestScores(m, view)
+        met = ts.metrics(ts.best_gamma())
+        points.append(time.perf_counter() - t)
+        return met
+
+    for name, d, mon in (("validation_view", view, monitor), ("trainval", ds, None)):
+        model = CVCZSL(replace(cfg, epochs=epochs), device="cpu")
+        t = time.perf_counter()
+        fit_on(model, d, False, mon)
+        wall = time.perf_counter() - t
+        epoch_s = [r["time_s"] for r in model.history_]
+        per_epoch = float(np.median(np.diff([0.0, *epoch_s]))) if epoch_s else wall / epochs
+        out[name] = {"epochs_timed": epochs, "seconds_per_epoch": per_epoch,
+                     "seconds_per_episode": per_epoch / cfg.episodes, "fit_wall_s": wall}
+    out["validation_point_s"] = float(np.median(points))
+    t = time.perf_counter()
+    TestScores(model, ds).metrics(0.0, curve=True)
+    out["test_evaluation_s"] = time.perf_counter() - t
+    if timeline:
+        run = json.loads(Path(timeline).read_text())["zslkit"]
+        parts = run["time_s"]
+        cands = {}
+        for key, pts in run["timeline"].items():
+            cands[key] = {"epochs": len(pts), "last_epoch": pts[-1][0],
+                          "validation_points_s": len(pts) * out["validation_point_s"],
+                          "training_s": len(pts) * out["validation_view"]["seconds_per_epoch"],
+                          "best_validation_h": max(p[3] for p in pts)}
+        final_epochs = run["chosen"].get("epochs")
+        out["run"] = {"wall_s": run["wall_s"], "time_s": parts, "candidates": cands,
+                      "final_fit_epochs": final_epochs,
+                      "final_fit_estimate_s": (final_epochs or 0) * out["trainval"]["seconds_per_epoch"],
+                      "note": "estimates: epochs x this profile's seconds per epoch / per point (measured now, "
+                              "not in that run)"}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=None, help="profile the default protocol's parts on this data instead")
+    ap.add_argument("--epochs", type=int, default=3, help="--data: epochs timed per fit")
+    ap.add_argument("--timeline", default=None, help="--data: a time_to_accuracy.py JSON to split into parts")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--threads", type=int, default=None)
@@ -97,6 +168,12 @@ def main(argv=None) -> int:
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.data:
+        result = profile_protocol(args.data, args.epochs, args.timeline)
+        print(json.dumps(result, indent=1, default=str))
+        name = Path(args.data).name or args.data
+        write_result(result, args.out, f"profile_cvc_{name}.json")
+        return 0
     result = {"device": device_description(device), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "episodes": args.episodes,
               "eager": profile_eager(device, args.episodes, args.top)}

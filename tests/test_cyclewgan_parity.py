@@ -20,11 +20,12 @@ DIGITS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "digit
 # the f-CLSWGAN release (aaronyun/cycle_clsgan @a87a9da clswgan.py, classifier*.py, script/reproduce_gzsl_cub.sh)
 PUBLISHED = dict(epochs=56, batch_size=64, hidden_g=4096, hidden_d=4096, noise_dim=0, leaky_slope=0.2, lr_g=1e-4,
                  lr_d=1e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999), n_critic=5, gp_lambda=10.0, gp_alpha="sample",
-                 gan_init="normal", g_ema=0.0, c_beta=0.01, train_fraction=1.0, feature_norm="minmax",
+                 gan_init="normal", gan_batches="independent", g_ema=0.0, c_beta=0.01, train_fraction=1.0,
+                 feature_norm="minmax",
                  pre_cls_epochs=50, pre_cls_lr=1e-3, pre_cls_batch=100, pre_cls_betas=(0.5, 0.999),
                  syn_per_unseen=300, syn_per_seen=0, mode="merge", cls_epochs=25, cls_lr=1e-3, cls_batch=300,
-                 cls_betas=(0.5, 0.999), cls_weight_decay=0.0, cls_head="linear", mode_grid=(), syn_grid=(),
-                 syn_seen_grid=(), cls_epochs_grid=(), cls_lr_grid=())
+                 cls_betas=(0.5, 0.999), cls_weight_decay=0.0, cls_head="linear", cls_init="normal", mode_grid=(),
+                 syn_grid=(), syn_seen_grid=(), cls_epochs_grid=(), cls_lr_grid=())
 
 
 @pytest.mark.parametrize("name", [None, "my-data", "AWA1", "CUB"])
@@ -124,3 +125,69 @@ def test_diagnostics_reach_validation_rows_and_metrics():
     assert rows and all(0.0 <= r["seen_fidelity"] <= 1.0 and r["spread_ratio"] > 0 for r in rows)
     assert res.metrics["generator_seen_fidelity_chance"] == pytest.approx(1.0 / ds.seen_classes.size)
     assert 0.0 <= res.metrics["generator_seen_fidelity"] <= 1.0
+
+
+def test_validation_class_fidelity_on_the_training_split_is_the_seen_fidelity(digits):
+    """The same nearest-mean rule, rows and noise: class_fidelity over trainval equals seen_fidelity; over the
+    unseen classes its chance level is 1 / 3."""
+    from zslkit.data.catalog import open_dataset
+
+    X, y, E = digits
+    model = CycleWGAN(seed=0, device="cpu", progress=False, **{**SMALL, "epochs": 2, "eval_every": 2}).fit(X, y, E)
+    ds = open_dataset(str(DIGITS))
+    same = model.class_fidelity(ds, "trainval")
+    assert same["val_fidelity"] == pytest.approx(model.generator_diagnostics()["seen_fidelity"])
+    assert same["val_fidelity_chance"] == pytest.approx(1 / 7)
+    unseen = model.monitor_extras(ds)
+    assert unseen["val_fidelity_chance"] == pytest.approx(1 / 3) and 0.0 <= unseen["val_fidelity"] <= 1.0
+    assert unseen["seen_fidelity"] == pytest.approx(model.history_[-1]["seen_fidelity"])
+    assert "val_fidelity" not in model.monitor_extras()  # without a view: the history row's numbers only
+
+
+def test_independent_batches_as_the_release_draws_them():
+    import torch
+
+    from zslkit.methods.cyclewgan.gan import epoch_batches
+
+    g = torch.Generator().manual_seed(0)
+    perm = epoch_batches(100, 64, 5, g, "cpu")
+    ind = epoch_batches(100, 64, 5, g, "cpu", "independent")
+    assert perm.shape == (1, 5, 64) and ind.shape == (2, 5, 64)  # floor(100 / 64) vs ceil(100 / 64) steps
+    assert all(len(set(b.tolist())) == 64 for b in ind.view(-1, 64))  # no repeat inside a batch
+    assert len(set(perm.view(-1).tolist()[:100])) == 100  # a permutation covers every row once
+
+
+def test_linear_head_inits():
+    import torch
+
+    from zslkit.methods.cyclewgan.softmax import train_softmax
+
+    X, y = torch.rand(40, 400), torch.arange(40) % 4
+    normal = train_softmax(X, y, 4, epochs=0, lr=1e-3, batch_size=8, init="normal",
+                           generator=torch.Generator().manual_seed(0))
+    uniform = train_softmax(X, y, 4, epochs=0, lr=1e-3, batch_size=8, generator=torch.Generator().manual_seed(0))
+    assert float(normal.weight.std()) == pytest.approx(0.02, rel=0.1) and float(normal.bias.abs().max()) == 0.0
+    assert float(uniform.weight.abs().max()) <= 1 / 400 ** 0.5  # torch's default range, U(-1/sqrt(d), 1/sqrt(d))
+    assert float(uniform.weight.std()) == pytest.approx(1 / (3 * 400) ** 0.5, rel=0.1)
+
+
+def test_progress_and_plot_show_the_generator_diagnostics(capsys, tmp_path):
+    from matplotlib import pyplot as plt
+
+    from zslkit.reporting.plots import _plot_diagnostics
+
+    ds = make_synthetic("synthetic-tiny", seed=0, difficulty=0.2)
+    tv, seen = ds.splits["trainval"], ds.seen_classes
+    lut = {c: i for i, c in enumerate(seen)}
+    X, y, E = ds.features[tv], np.array([lut[c] for c in ds.labels[tv]]), ds.class_embeddings[seen]
+    model = CycleWGAN(seed=0, device="cpu", progress=True, epochs=2, eval_every=1, hidden_g=32, hidden_d=32,
+                      regressor_epochs=1, syn_per_unseen=10, cls_epochs=1).fit(X, y, E)
+    err = capsys.readouterr().err  # plain progress lines (not a terminal)
+    fid = model.history_[-1]["seen_fidelity"]
+    assert f"fidelity {fid:.3f}" in err and "spread" in err
+    fig, ax = plt.subplots()
+    _plot_diagnostics(ax, model.history_)
+    twin = [a for a in fig.axes if a is not ax]
+    assert len(twin) == 1 and len(twin[0].lines) == 2  # seen-class fidelity and spread ratio
+    assert list(twin[0].lines[0].get_ydata()) == [r["seen_fidelity"] for r in model.history_]
+    plt.close(fig)

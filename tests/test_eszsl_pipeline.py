@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from zslkit.data.synthetic import make_synthetic
 from zslkit.errors import ConfigError, DataError, NotFittedError
@@ -42,8 +43,8 @@ def test_eszsl_well_above_chance_and_labelled(tiny):
         assert 0.0 <= m[key] <= 1.0
     assert m["selection"]["mode"] == "validation" and m["synthetic"] is True
     assert set(m["selection"]["chosen"]) == {"gamma_exp", "lambda_exp"}
-    # the paper's 7 gammas x its 5 lambdas from lambda_min_exp = -1
-    assert len({row["candidate"] for row in res.history}) == 7 * 5
+    # the paper's grid, 7 gammas x 7 lambdas (lambda_min_exp = -inf)
+    assert len({row["candidate"] for row in res.history}) == 7 * 7
 
 
 def test_oracle_is_labelled_and_not_worse_on_test(tiny):
@@ -93,10 +94,10 @@ def test_unsupported_setting_is_rejected(tiny):
 def test_search_space_keeps_lambdas_from_lambda_min_exp():
     cfg = get_method("eszsl").default_config()
     space = get_method("eszsl").search_space(cfg)
-    assert sorted({c["lambda_exp"] for c in space}) == [-1.0, 0.0, 1.0, 2.0, 3.0]
+    assert len(space) == 49  # the default floor is -inf: the whole grid
     assert sorted({c["gamma_exp"] for c in space}) == [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
-    low = get_method("eszsl").search_space(get_method("eszsl")(lambda_min_exp=-9.0).resolved_config())
-    assert len(low) == 49
+    floor = get_method("eszsl").search_space(get_method("eszsl")(lambda_min_exp=-1.0).resolved_config())
+    assert sorted({c["lambda_exp"] for c in floor}) == [-1.0, 0.0, 1.0, 2.0, 3.0] and len(floor) == 35
     high = get_method("eszsl").search_space(get_method("eszsl")(lambda_min_exp=9.0).resolved_config())
     assert {c["lambda_exp"] for c in high} == {3.0}  # nothing above the floor: the largest exponent
 
@@ -138,3 +139,36 @@ def test_checkpoint_without_mean_still_loads(tiny, tmp_path):
     fresh._prepare()
     fresh.load_state_dict({"V": model.V_})  # an ESZSL checkpoint from before centring: V only
     assert np.count_nonzero(fresh.mean_.numpy()) == 0
+
+
+def test_normalized_scores_are_cosines_of_the_class_weights(tiny):
+    X, _ = tiny.split("trainval")
+    Xu, _ = tiny.split("test_unseen")
+    E = tiny.class_embeddings[tiny.unseen_classes].astype(np.float64)
+    model = _fit(tiny, X)
+    W = model.V_.numpy() @ E.T
+    x = model._features(torch.as_tensor(Xu)).numpy()
+    assert np.allclose(model.decision_function(Xu, E), x @ (W / np.linalg.norm(W, axis=0)), atol=1e-5)
+    # so a class's scores do not depend on its embedding's length (raw scores scale with it)
+    longer = E.copy()
+    longer[0] *= 5.0
+    assert np.allclose(model.decision_function(Xu, longer), model.decision_function(Xu, E), atol=1e-5)
+    raw = _fit(tiny, X, normalize_scores=False)
+    assert np.allclose(raw.decision_function(Xu, longer)[:, 0], 5 * raw.decision_function(Xu, E)[:, 0], atol=1e-4)
+    assert np.allclose(raw.decision_function(Xu, E), x @ W, atol=1e-5)
+
+
+def test_checkpoint_from_before_normalized_scores_scores_raw(tiny, tmp_path):
+    X, _ = tiny.split("trainval")
+    Xu, _ = tiny.split("test_unseen")
+    E = tiny.class_embeddings
+    raw = _fit(tiny, X, normalize_scores=False)
+    path = raw.save(tmp_path / "old.pt")
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt["state"]["normalize_scores"], ckpt["config"]["normalize_scores"]  # as written before the field
+    torch.save(ckpt, path)
+    old = ZSLMethod.load(path, device="cpu")  # the config's default (normalised) yields to the checkpoint
+    assert old.config_.normalize_scores is False
+    assert np.allclose(old.decision_function(Xu, E), raw.decision_function(Xu, E))
+    new = ZSLMethod.load(_fit(tiny, X).save(tmp_path / "new.pt"), device="cpu")
+    assert new.config_.normalize_scores is True

@@ -62,7 +62,17 @@ def test_comparison_puts_what_got_worse_first():
              _row("new", "d1", 0.1, 0.1)]
     changes = suite.compare(after, before)
     assert [c["key"] for c in changes] == ["b", "c", "a"]  # H -0.2, T1 -0.05, better; unmatched rows left out
-    assert changes[0]["delta"]["gzsl_h"] == pytest.approx(-0.2) and changes[2]["worst"] == pytest.approx(0.0)
+    assert changes[0]["delta"]["gzsl_h"] == pytest.approx(-0.2) and changes[2]["worst"] == pytest.approx(0.05)
+
+
+def test_comparison_counts_calibrated_h_and_not_a_u_s_trade():
+    old, new = _row("a", "d", 0.5, 0.5, u=0.4, s=0.6), _row("a", "d", 0.5, 0.5, u=0.6, s=0.4)
+    old["gzsl_cs_h"], new["gzsl_cs_h"] = 0.5, 0.45
+    (change,) = suite.compare([new], {"rows": [old]})
+    assert change["worst"] == pytest.approx(-0.05)  # calibrated H fell; S -0.2 alone is a trade, not "worse"
+    del new["gzsl_cs_h"]
+    (change,) = suite.compare([new], {"rows": [old]})
+    assert change["worst"] == pytest.approx(0.0) and "gzsl_cs_h" not in change["delta"]
 
 
 def test_comparison_falls_back_to_the_method_when_extra_options_differ():
@@ -84,6 +94,116 @@ def test_aggregate_mean_std_and_failures():
     assert row["failed"] == [{"fold": 2, "error": "boom"}] and row["wall_s"] == 4.0
     assert "FAILED 2" in suite.markdown({"finished": "t", "extra": "", "seed": 0, "commit": "c", "dirty": False,
                                          "rows": [row], "references": {}})
+
+
+def test_reference_notes_are_the_for_scale_paragraphs():
+    text = ("# x\n\nFor scale: ESZSL on fold 0\nreaches T1 0.12.\n\nOther text.\n\n  It is hard. For scale,\n"
+            "  too.\n")
+    assert suite.parse_reference_notes(text) == ["For scale: ESZSL on fold 0 reaches T1 0.12.", "For scale, too."]
+    assert suite.parse_reference_notes(README) == []
+
+
+def test_row_specs():
+    assert suite.parse_row("cvc-zsl transductive --variant reference") == (
+        "cvc-zsl", "transductive", ["--variant", "reference"])
+    assert suite.parse_row("cycle-wgan --variant f-clswgan") == ("cycle-wgan", "inductive", ["--variant", "f-clswgan"])
+    assert suite.parse_row("eszsl") == ("eszsl", "inductive", [])
+    for bad in ("", "--variant reference", "cvc-zsl --set 'a"):
+        with pytest.raises(suite.UsageError, match="--row"):
+            suite.parse_row(bad)
+
+
+def _fake_data(root):
+    for name in ("d1", "d2"):
+        (root / name / "folds").mkdir(parents=True)
+        (root / name / "README.md").write_text(f"# {name}\n\nFor scale: {name} note.\n")
+        (root / name / "att_splits.mat").write_text("0")
+        (root / name / "res101.mat").write_text("x")
+        (root / name / "folds" / "fold1_att_splits.mat").write_text("1")
+    return root
+
+
+def _fake_run(job):
+    """A finished run without training: T1 from the fold, H from whether the row has extra options."""
+    return {**job, "ok": True, "wall_s": 1.0, "returncode": 0, "zsl_t1": 0.5 + 0.1 * job["fold"], "gzsl_u": 0.3,
+            "gzsl_s": 0.7, "gzsl_h": 0.4 if job["extra"] else 0.42, "gzsl_cs_h": 0.5, "chosen": {}, "selection":
+            "validation", "criterion": "gzsl_h", "warnings": []}
+
+
+def test_rows_extra_seed_cache_and_commands(tmp_path, monkeypatch):
+    data, seen = _fake_data(tmp_path / "data"), []
+    monkeypatch.setattr(suite, "run_one", lambda job: seen.append(job) or _fake_run(job))
+    out = tmp_path / "o"
+    code = suite.main(["--data-dir", str(data), "--out", str(out), "--row", "cvc-zsl", "--row",
+                       "cvc-zsl transductive --variant reference", "--extra=--val-splits 1", "--seed", "3",
+                       "--cache-dir", str(tmp_path / "cache"), "--datasets", "d1", "--workers", "2"])
+    assert code == 0 and len(seen) == 4  # 2 rows x 2 folds of d1
+    keys = sorted({j["key"] for j in seen})
+    assert keys == ["cvc-zsl inductive [--val-splits 1]", "cvc-zsl transductive [--variant reference --val-splits 1]"]
+    cmd = next(j["command"] for j in seen if j["setting"] == "transductive" and j["fold"] == 1)
+    assert cmd[cmd.index("--seed") + 1] == "3" and cmd[cmd.index("--setting") + 1] == "transductive"
+    assert cmd[-4:] == ["--variant", "reference", "--val-splits", "1"]  # the row's options, then --extra
+    assert cmd[cmd.index("--data-root") + 1] == str(tmp_path / "cache" / "d1" / "fold1")
+    report = json.loads((out / "suite.json").read_text())
+    assert report["notes"] == {"d1": ["For scale: d1 note."]} and "d1 note" in (out / "suite.md").read_text()
+    (row, _) = report["rows"]
+    assert row["zsl_t1"] == pytest.approx(0.55) and row["commit"] == report["commit"] and row["seed"] == 3
+    seen.clear()
+    assert suite.main(["--data-dir", str(data), "--out", str(out), "--row", "eszsl", "--folds", "1"]) == 0
+    assert sorted((j["dataset"], j["fold"]) for j in seen) == [("d1", 1), ("d2", 1)]
+
+
+def test_fold_choice_errors(tmp_path, capsys):
+    data = _fake_data(tmp_path / "data")
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--folds", "0,5"]) == 2
+    assert "d1 has folds [0, 1], not [5]" in capsys.readouterr().err
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--folds", "x"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--settings", "both"]) == 2
+    assert "choose inductive and/or transductive" in capsys.readouterr().err
+
+
+def test_settings_product_quick_and_auto_compare_then_merge(tmp_path, monkeypatch, capsys):
+    data, seen = _fake_data(tmp_path / "data"), []
+    monkeypatch.setattr(suite, "run_one", lambda job: seen.append(job) or _fake_run(job))
+    rec = tmp_path / "rec"
+    base = ["--data-dir", str(data), "--out", str(tmp_path / "o"), "--results", str(rec), "--quick"]
+    assert suite.main(base + ["--methods", "eszsl,cvc-zsl", "--settings", "inductive"]) == 0
+    assert len(seen) == 8 and all("--quick" not in j["command"] for j in seen)
+    assert all(j["command"][-len(suite.QUICK[j["method"]]):] == suite.QUICK[j["method"]] for j in seen)
+    first = json.loads(rec.with_suffix(".json").read_text())
+    assert "changes" not in first  # nothing recorded before
+    assert first["rows"][0]["quick"] is True and "not numbers" in rec.with_suffix(".md").read_text()
+    # again, one dataset, with an option that lowers H: compared with the record automatically, worse first
+    assert suite.main(base + ["--methods", "eszsl", "--datasets", "d2", "--extra=--set x=1", "--merge"]) == 0
+    printed = capsys.readouterr().out
+    assert f"against {rec}.json: worse than before" in printed and "H -0.020" in printed
+    second = json.loads(rec.with_suffix(".json").read_text())
+    assert second["compared_with"] == f"{rec}.json"
+    (change,) = second["changes"]  # matched by method, setting, dataset (the extra options differ)
+    assert change["dataset"] == "d2" and change["delta"]["gzsl_h"] == pytest.approx(-0.02)
+    kept = sorted((r["dataset"], r["key"]) for r in second["rows"])
+    assert kept == [("d1", "cvc-zsl inductive"), ("d1", "eszsl inductive"), ("d2", "cvc-zsl inductive"),
+                    ("d2", "eszsl inductive"), ("d2", "eszsl inductive [--set x=1]")]  # the new row beside the old
+    # --compare none: no comparison; --merge then has nothing to merge with
+    assert suite.main(base + ["--datasets", "d1", "--compare", "none"]) == 0
+    assert "changes" not in json.loads(rec.with_suffix(".json").read_text())
+    assert suite.main(base + ["--compare", "none", "--merge"]) == 2
+    assert "--merge needs" in capsys.readouterr().err
+
+
+def test_bad_compare_file_and_interrupt(tmp_path, monkeypatch, capsys):
+    data = _fake_data(tmp_path / "data")
+    (tmp_path / "bad.json").write_text("[1]")
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--compare",
+                       str(tmp_path / "bad.json")]) == 2
+    assert "cannot read it as a suite JSON" in capsys.readouterr().err
+
+    def interrupted(job):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(suite, "run_one", interrupted)
+    assert suite.main(["--data-dir", str(data), "--out", str(tmp_path / "o"), "--workers", "1"]) == 130
+    assert "interrupted" in capsys.readouterr().err
 
 
 def test_datasets_and_folds_discovered(tmp_path):

@@ -49,8 +49,10 @@ LOSS_WORDS = ("loss", "gp", "cycle", "cls", "wasserstein")
 
 
 def plot_training_curves(training: list[dict], history: list[dict], meta: dict, path: Path) -> Path | None:
-    """Left: per-epoch training losses (x = epochs in training order, stage boundaries marked);
-    right: the selection trace (metrics at each evaluation point)."""
+    """Left: per-epoch training losses (x = epochs in training order, stage boundaries marked) and, on a second
+    axis, the generator diagnostics of the monitored epochs (``seen_fidelity``, ``spread_ratio``: cycle-wgan);
+    right: the selection trace (metrics at each evaluation point, and ``val_fidelity``, the generator's fidelity on
+    the validation classes, where the rows have it)."""
     plt = _pyplot()
     keys = sorted({k for row in training for k, v in row.items()
                    if any(w in k for w in LOSS_WORDS) and isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -69,8 +71,9 @@ def plot_training_curves(training: list[dict], history: list[dict], meta: dict, 
                 ax.text(i + 0.5, ax.get_ylim()[1], f" {stages[i]}", va="top", fontsize=8, color="grey")
         ax.set_xlabel("training epoch (all stages, in order)")
         ax.set_title("training losses")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
         ax.grid(alpha=0.3)
+        _plot_diagnostics(ax, training)
     else:
         ax.text(0.5, 0.5, "no per-epoch training log\n(closed-form method)", ha="center", va="center")
         ax.set_axis_off()
@@ -84,6 +87,9 @@ def plot_training_curves(training: list[dict], history: list[dict], meta: dict, 
             ax.plot(ep, [100 * r["gzsl_h"] for r in rows], "o-", ms=3, lw=1, label=f"H{lbl}" if len(cands) <= 6 else None)
             ax.plot(ep, [100 * r["zsl_t1"] for r in rows], "s--", ms=3, lw=1,
                     label=f"ZSL T1{lbl}" if len(cands) <= 6 else None)
+            fid = [(r["epoch"], 100 * r["val_fidelity"]) for r in rows if "val_fidelity" in r]
+            if fid:
+                ax.plot(*zip(*fid), "^:", ms=3, lw=1, label=f"val-class fidelity{lbl}" if len(cands) <= 6 else None)
         ax.set_xlabel("epoch (evaluation point)")
         ax.set_ylabel("accuracy (%)")
         mode = meta.get("selection", {}).get("mode", "")
@@ -96,6 +102,21 @@ def plot_training_curves(training: list[dict], history: list[dict], meta: dict, 
         ax.set_axis_off()
     fig.suptitle(_title(meta))
     return _save(fig, path)
+
+
+def _plot_diagnostics(ax, training: list[dict]) -> None:
+    """Generator diagnostics of the monitored epochs on a second y axis of the loss panel (x as the losses)."""
+    pts = [(i + 1, row) for i, row in enumerate(training) if "seen_fidelity" in row]
+    if not pts:
+        return
+    twin = ax.twinx()
+    twin.plot([i for i, _ in pts], [r["seen_fidelity"] for _, r in pts], "o-", color="black", ms=3, lw=1,
+              label="seen-class fidelity")
+    spread = [(i, r["spread_ratio"]) for i, r in pts if "spread_ratio" in r]
+    if spread:
+        twin.plot(*zip(*spread), "d--", color="dimgrey", ms=3, lw=1, label="spread ratio (syn / real)")
+    twin.set_ylabel("generator diagnostics")
+    twin.legend(fontsize=8, loc="upper right")
 
 
 def plot_seen_unseen_curve(curve: dict, metrics: dict, path: Path) -> Path:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from zslkit.methods.config import option
 from zslkit.methods.cyclewgan.networks import FEATURE_NORMS, GP_ALPHAS, INITS
-from zslkit.methods.cyclewgan.softmax import HEADS
+from zslkit.methods.cyclewgan.softmax import HEADS, INITS as CLS_INITS
 from zslkit.protocol.criteria import CRITERIA
 
 VARIANTS = ("cycle-wgan", "f-clswgan", "cycle-clswgan", "f-clswgan-reference")
@@ -17,9 +17,10 @@ REFERENCE_VARIANTS = ("f-clswgan-reference",)
 CLS_VARIANTS = ("f-clswgan", "cycle-clswgan", "f-clswgan-reference")  # with the f-CLSWGAN classification loss
 CYCLE_VARIANTS = ("cycle-wgan", "cycle-clswgan")  # with the cycle (regression) loss
 MODES = ("merge", "replace")
+GAN_BATCHES = ("permutation", "independent")  # how a GAN epoch draws its batches (gan.epoch_batches)
 # the config fields that change only build_classifier (synthesis + final softmax): part of the classifier cache key
 HEAD_FIELDS = ("syn_per_unseen", "syn_per_seen", "mode", "cls_epochs", "cls_lr", "cls_batch", "cls_betas",
-               "cls_weight_decay", "cls_head", "cls_lr_decay", "train_fraction")
+               "cls_weight_decay", "cls_head", "cls_lr_decay", "train_fraction", "cls_init")
 CHECKPOINT_METRICS = ("", *CRITERIA)  # validation metrics that can choose among savepoints ("" = none)
 STAGE_HELP = ("run (train it here), skip{skip}, or an earlier run directory (or its model.pt) whose {what} is "
               "reused (recorded in provenance with the file's sha256)")
@@ -51,6 +52,9 @@ class CycleWGANConfig:
                            choices=GP_ALPHAS)
     gan_init: str = option("normal", "normal: N(0, 0.02) (f-CLSWGAN) | xavier: Glorot uniform (cycle-WGAN), also R",
                            choices=INITS)
+    gan_batches: str = option("permutation", "permutation: floor(N / batch) generator steps per epoch over consecutive "
+                              "permutations | independent: ceil(N / batch) steps, every batch drawn on its own "
+                              "(f-CLSWGAN's randperm(N)[:batch])", choices=GAN_BATCHES)
     g_ema: float = option(0.0, "> 0: synthesise with an exponential moving average of G's weights (decay per G step)",
                           min=0, below=1)
     r_beta: float = option(0.01, "weight of the cycle (regression) loss", min=0)
@@ -83,6 +87,8 @@ class CycleWGANConfig:
     cls_weight_decay: float = option(0.0, "final classifier weight decay", min=0)
     cls_head: str = option("linear", "linear: softmax(Wx + b) | relu: softmax(ReLU(Wx + b)) (cycle-WGAN reference)",
                            choices=HEADS)
+    cls_init: str = option("uniform", "weights of the linear heads (final and pretrained classifier): uniform (torch's "
+                           "default range) | normal: N(0, 0.02) (f-CLSWGAN)", choices=CLS_INITS)
     # validation search over the final classifier (head_space): the product of these lists, each empty = as set
     mode_grid: tuple = option((), "modes tried on validation (head search; empty: as set)", item=str, choices=MODES)
     syn_grid: tuple = option((), "syn_per_unseen values tried on validation", item=int, min=0)

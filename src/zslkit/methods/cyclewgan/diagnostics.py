@@ -6,6 +6,10 @@
   ``train_fraction`` < 1, else all training rows (the nearest-mean rule has no capacity to memorise them).
 * ``spread_ratio``: the synthetic within-class spread over the real one (mean per-dimension standard deviation,
   averaged over the classes); about 1 for a generator that reproduces the class-conditional distribution.
+* ``val_fidelity`` (during validation, ``class_fidelity`` on the validation view's unseen classes): the same
+  nearest-mean rule over the validation classes, which the GAN never saw, labelling their real features; chance
+  ``val_fidelity_chance`` = 1 / number of validation classes. It measures what the final classifier needs: synthetic
+  features of new classes that lie where their real features are.
 
 Both are computed in the model's scaled feature space from their own seeded noise, so they never change the GAN's
 random stream or its results. A generator of this kind should reach a fidelity far above chance; near chance
@@ -24,12 +28,12 @@ DIAG_PER_CLASS = 100  # synthetic features per training class for the diagnostic
 
 
 @torch.no_grad()
-def generator_diagnostics(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor) -> dict:
-    """``seen_fidelity`` and ``spread_ratio`` of ``model``'s synthesising generator on real features ``X`` (scaled,
-    on the device) with labels ``y`` (rows of the training-class embeddings ``E``); {} without rows."""
+def class_fidelity(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per class (rows of ``E`` with real rows in ``X``, labels ``y``): the accuracy of the nearest synthetic
+    class mean (``DIAG_PER_CLASS`` per class, own seeded noise) and the synthetic / real within-class spread."""
     K = int(E.shape[0])
     if X is None or X.shape[0] == 0 or K == 0:
-        return {}
+        return [], []
     counts = torch.full((K,), DIAG_PER_CLASS, dtype=torch.long, device=X.device)
     fake, lab = synthesize_rows(model._synth_net(), E, counts, model._noise_dim(), int(X.shape[1]),
                                 stream(model.seed, "cycle-wgan.diagnostics", X.device))
@@ -45,9 +49,16 @@ def generator_diagnostics(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tens
         real_sd = float(X[rows].std(0, unbiased=False).mean()) if int(rows.sum()) > 1 else 0.0
         if real_sd > 0:
             ratios.append(float(fake[k].std(0, unbiased=False).mean()) / real_sd)
+    return accs, ratios
+
+
+def generator_diagnostics(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor) -> dict:
+    """``seen_fidelity`` and ``spread_ratio`` of ``model``'s synthesising generator on real features ``X`` (scaled,
+    on the device) with labels ``y`` (rows of the training-class embeddings ``E``); {} without rows."""
+    accs, ratios = class_fidelity(model, X, y, E)
     if not accs:
         return {}
-    out = {"seen_fidelity": sum(accs) / len(accs), "seen_fidelity_chance": 1.0 / K}
+    out = {"seen_fidelity": sum(accs) / len(accs), "seen_fidelity_chance": 1.0 / int(E.shape[0])}
     if ratios:
         out["spread_ratio"] = sum(ratios) / len(ratios)
     return out

@@ -16,7 +16,7 @@ from zslkit.methods.cyclewgan.softmax import SoftmaxClassifier, keep_fraction
 from zslkit.methods.base import CandidateClassifier, ZSLMethod, check_labels, check_matrix, cpu_copy
 from zslkit.methods.config import apply_overrides
 from zslkit.methods.cyclewgan.config import CLS_VARIANTS, CYCLE_VARIANTS, CycleWGANConfig
-from zslkit.methods.cyclewgan.diagnostics import generator_diagnostics
+from zslkit.methods.cyclewgan.diagnostics import class_fidelity, generator_diagnostics
 from zslkit.methods.cyclewgan.gan import train_gan
 from zslkit.methods.cyclewgan.head import GenerativeHead, synthesize_rows
 from zslkit.methods.cyclewgan.networks import Critic, FeatureScaler, Generator
@@ -187,11 +187,29 @@ class CycleWGAN(ZSLMethod):
             return {}
         return generator_diagnostics(self, X, y, E)
 
-    def monitor_extras(self) -> dict:
+    def monitor_extras(self, view=None) -> dict:
         """The current GAN epoch's generator diagnostics (its history row's ``seen_fidelity`` and ``spread_ratio``),
-        for the validation rows of history.json."""
+        for the validation rows of history.json; with ``view`` (the validation view, a ZSLDataset) also
+        ``val_fidelity`` / ``val_fidelity_chance``: the nearest synthetic class mean on the real features of its
+        unseen (validation) classes."""
         last = self.history_[-1] if getattr(self, "history_", None) else {}
-        return {k: last[k] for k in ("seen_fidelity", "spread_ratio") if k in last}
+        out = {k: last[k] for k in ("seen_fidelity", "spread_ratio") if k in last}
+        if view is not None:
+            out.update(self.class_fidelity(view))
+        return out
+
+    def class_fidelity(self, dataset, split: str = "test_unseen") -> dict:
+        """``val_fidelity``: nearest synthetic class mean (per-class mean accuracy) on ``dataset``'s real ``split``
+        features over the classes present there, and its chance ``val_fidelity_chance``; {} without rows."""
+        X, labels = dataset.split(split)
+        classes = np.unique(labels)
+        if classes.size == 0:
+            return {}
+        Xt = self.scaler_.transform(torch.as_tensor(np.asarray(X, np.float32), device=self.device_))
+        yt = torch.as_tensor(np.searchsorted(classes, labels), device=self.device_)
+        E = torch.as_tensor(np.asarray(dataset.class_embeddings[classes], np.float32), device=self.device_)
+        accs, _ = class_fidelity(self, Xt, yt, E)
+        return {"val_fidelity": sum(accs) / len(accs), "val_fidelity_chance": 1.0 / classes.size} if accs else {}
 
     def result_extras(self) -> dict:
         """Numbers about the chosen model that go into metrics.json (and the health checks): the generator's

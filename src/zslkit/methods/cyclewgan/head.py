@@ -103,7 +103,7 @@ class GenerativeHead:
         layer = train_softmax(xs, ys, K, epochs=cfg.cls_epochs, lr=cfg.cls_lr, batch_size=cfg.cls_batch,
                               betas=cfg.cls_betas, weight_decay=cfg.cls_weight_decay, head=cfg.cls_head,
                               lr_decay=cfg.cls_lr_decay, fraction=cfg.train_fraction,
-                              generator=stream(model.seed, "cycle-wgan.final_classifier", dev))
+                              generator=stream(model.seed, "cycle-wgan.final_classifier", dev), init=cfg.cls_init)
         clf = model._classifier(layer, cfg.cls_head)
         self.cache[key] = clf
         while len(self.cache) > CACHE_SIZE:

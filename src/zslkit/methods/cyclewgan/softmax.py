@@ -8,7 +8,8 @@ Python work, and the optimizer is a fused (or foreach) Adam.
 
 Heads (``head``):
 
-* ``linear``: log-softmax(W x + b), torch's default uniform initialisation, zero bias (f-CLSWGAN);
+* ``linear``: log-softmax(W x + b), zero bias; W from torch's default uniform range (``init`` uniform) or
+  N(0, 0.02) (``init`` normal: f-CLSWGAN's ``weights_init``, which its classifiers use);
 * ``relu``: log-softmax(ReLU(W x + b)), W ~ truncated N(0, 0.01), b = 0.9999, weight decay on W only (the
   cycle-WGAN reference's ``fullyconnected.json``: its cross-entropy is taken on the ReLU output).
 """
@@ -26,6 +27,7 @@ from zslkit.methods._optim import make_adam, set_lr
 from zslkit.methods.base import CandidateClassifier
 
 HEADS = ("linear", "relu")
+INITS = ("uniform", "normal")  # of the linear head
 
 
 def inverse_time_lr(lr: float, decay: float, epoch: int) -> float:
@@ -70,7 +72,7 @@ def logits(layer: nn.Linear, x: torch.Tensor, head: str) -> torch.Tensor:
     return torch.relu(out) if head == "relu" else out
 
 
-def _init(layer: nn.Linear, head: str, generator: torch.Generator | None) -> None:
+def _init(layer: nn.Linear, head: str, generator: torch.Generator | None, init: str = "uniform") -> None:
     d = layer.weight.shape[1]
     dev = layer.weight.device
     with torch.no_grad():
@@ -82,6 +84,9 @@ def _init(layer: nn.Linear, head: str, generator: torch.Generator | None) -> Non
                 bad = w.abs() > 2
             layer.weight.copy_(w * 0.01)
             layer.bias.fill_(0.9999)
+        elif init == "normal":  # f-CLSWGAN's weights_init: N(0, 0.02), zero bias
+            layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator, device=dev) * 0.02)
+            layer.bias.zero_()
         else:  # torch's default range, drawn from the injected generator
             w = torch.rand(layer.weight.shape, generator=generator, device=dev) * 2 - 1
             layer.weight.copy_(w / np.sqrt(d))
@@ -90,13 +95,13 @@ def _init(layer: nn.Linear, head: str, generator: torch.Generator | None) -> Non
 
 def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs: int, lr: float, batch_size: int,
                   betas=(0.5, 0.999), weight_decay: float = 0.0, head: str = "linear", lr_decay: float = 0.0,
-                  fraction: float = 1.0, generator: torch.Generator | None = None) -> nn.Linear:
+                  fraction: float = 1.0, generator: torch.Generator | None = None, init: str = "uniform") -> nn.Linear:
     """Fit a softmax classifier ``X -> num_classes`` with cross-entropy; returns the linear layer.
 
     ``X`` (N x D float) and ``y`` (N, int64 in [0, num_classes)) must already be on the target device. Each epoch
     visits a fresh permutation in batches of ``batch_size`` (the last batch may be smaller). ``lr_decay``:
     inverse-time decay lr / (1 + lr_decay * epoch), advanced once per epoch. ``fraction`` < 1 trains on that random
-    share of the rows only.
+    share of the rows only. ``init`` (linear head): ``uniform`` (torch's default range) or ``normal`` (N(0, 0.02)).
     """
     device = X.device
     keep = keep_fraction(X.shape[0], fraction, generator, device)
@@ -104,8 +109,8 @@ def train_softmax(X: torch.Tensor, y: torch.Tensor, num_classes: int, *, epochs:
         X, y = X[keep], y[keep]
     n, d = X.shape
     layer = nn.Linear(d, num_classes).to(device)
-    if generator is not None:  # deterministic initialisation from the injected generator
-        _init(layer, head, generator)
+    if generator is not None or init != "uniform":  # deterministic initialisation from the injected generator
+        _init(layer, head, generator, init)
     wd_bias = 0.0 if head == "relu" else weight_decay  # the reference decays the weights only
     opt = make_adam([{"params": [layer.weight]}, {"params": [layer.bias], "weight_decay": wd_bias}], lr,
                     betas=betas, weight_decay=weight_decay)

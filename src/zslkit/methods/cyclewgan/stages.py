@@ -62,7 +62,9 @@ def pretrain_aux_classifier(model, X: torch.Tensor, y: torch.Tensor, num_classes
     cfg = model.config_
     model.C_ = train_softmax(X, y, num_classes, epochs=cfg.pre_cls_epochs, lr=cfg.pre_cls_lr,
                              batch_size=cfg.pre_cls_batch, betas=cfg.pre_cls_betas, head=cfg.cls_head,
-                             lr_decay=cfg.pre_cls_lr_decay, generator=stream(model.seed, "cycle-wgan.aux_classifier", model.device_))
+                             lr_decay=cfg.pre_cls_lr_decay,
+                             generator=stream(model.seed, "cycle-wgan.aux_classifier", model.device_),
+                             init=cfg.cls_init)
 
 
 # ----- run, skip or reuse each stage ------------------------------------------------------------------------

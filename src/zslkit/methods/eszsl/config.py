@@ -18,5 +18,8 @@ class ESZSLConfig:
                                         "the validation view and on trainval")
     grid: tuple = option((-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0),
                          "exponents tried for both on validation (the paper's 10^-3..10^3)", item=float, min_length=1)
-    lambda_min_exp: float = option(-1.0, "smallest lambda_exp of the grid tried on validation (-inf: all)",
-                                   infinite=True)
+    lambda_min_exp: float = option(float("-inf"), "smallest lambda_exp of the grid tried on validation "
+                                   "(-inf: all)", infinite=True)
+    normalize_scores: bool = option(True, "divide each class's scores by the L2 norm of its weight vector V a "
+                                          "(the cosine of the feature and the class's weights), so the seen classes' "
+                                          "fitted weights do not outscore the unseen classes' composed ones")

@@ -4,12 +4,15 @@ A bilinear compatibility x^T V a between a visual feature x and a class embeddin
 form V = (X^T X + g I)^-1 X^T Y E (E^T E + l I)^-1, where Y is the {-1, 1} label matrix of the seen
 training samples and E the seen-class embeddings. The features are centred on the training mean and
 L2-normalised; g = 10^gamma_exp and l = 10^lambda_exp are in units of the mean eigenvalue of X^T X and E^T E
-(``relative_ridge``), chosen on the validation classes over the paper's grid 10^-3..10^3 with lambda from
-10^-1 (``lambda_min_exp``; the recipe's ``search_space``), by the calibrated GZSL H (its ``default_criterion``). The rules and
-their evidence on the real dev sets: docs/methods/eszsl.md.
+(``relative_ridge``), chosen on the validation classes over the paper's grid 10^-3..10^3 (the recipe's ``search_space``;
+``lambda_min_exp`` can raise the floor on lambda), by the calibrated GZSL H (its ``default_criterion``). A class's
+score is divided by the norm of its weight vector V a (``normalize_scores``), so seen and unseen classes score on
+one scale. The rules and their evidence on the real dev sets: docs/methods/eszsl.md.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -25,7 +28,10 @@ class _BilinearClassifier(CandidateClassifier):
     def __init__(self, model: "ESZSL", candidate_embeddings: np.ndarray):
         self.model = model
         E = torch.as_tensor(candidate_embeddings, dtype=torch.float64, device=model.device_)
-        self.projection = (model.V_ @ E.T).to(torch.float32)  # D x K
+        W = model.V_ @ E.T  # D x K: one weight vector per candidate class
+        if model.config_.normalize_scores:  # a zero weight vector (a zero embedding) keeps its zero scores
+            W = W / W.norm(dim=0, keepdim=True).clamp_min(torch.finfo(W.dtype).tiny)
+        self.projection = W.to(torch.float32)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         x = self.model._features(torch.as_tensor(X, device=self.model.device_)).to(torch.float32)
@@ -78,10 +84,15 @@ class ESZSL(ZSLMethod):
         return _BilinearClassifier(self, candidate_embeddings)
 
     def state_dict(self) -> dict:
-        return {"V": self.V_.detach().cpu(), "mean": self.mean_.detach().cpu()}
+        return {"V": self.V_.detach().cpu(), "mean": self.mean_.detach().cpu(),
+                "normalize_scores": bool(self.config_.normalize_scores)}
 
     def load_state_dict(self, state: dict) -> None:
         self.V_ = state["V"].to(self.device_, torch.float64)
+        # the scores follow the checkpoint: those from before normalize_scores scored raw (x^T V a)
+        scores = bool(state.get("normalize_scores", False))
+        if scores != self.config_.normalize_scores:
+            self.config_ = dataclasses.replace(self.config_, normalize_scores=scores)
         # checkpoints from before centring have no mean: their V was fitted on uncentred features
         mean = state.get("mean")
         self.mean_ = (torch.zeros(self.V_.shape[0], dtype=torch.float64, device=self.device_) if mean is None
