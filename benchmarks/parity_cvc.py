@@ -29,6 +29,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _folds  # noqa: E402  (benchmarks/ is not a package)
+
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
 REFERENCE = HERE / "results" / "parity_cvc_reference.json"
@@ -54,18 +57,8 @@ def pick(curves: dict, which: str) -> dict:
 
 
 def fold_root(data: Path, fold: int, tmp: Path) -> Path:
-    """The xlsa17 folder of ``fold``: the dataset itself for fold 0, else symlinks to res101.mat and the fold's split."""
-    if fold == 0:
-        return data
-    split = data / "folds" / f"fold{fold}_att_splits.mat"
-    if not split.is_file():
-        raise SystemExit(f"parity_cvc: {split}: no such fold file")
-    out = tmp / f"fold{fold}"
-    out.mkdir(parents=True, exist_ok=True)
-    for name, target in (("res101.mat", data / "res101.mat"), ("att_splits.mat", split)):
-        if not (out / name).exists():
-            (out / name).symlink_to(target)
-    return out
+    """The xlsa17 folder of ``fold`` (see ``_folds.fold_root``)."""
+    return _folds.fold_root(data, fold, tmp, prog="parity_cvc")
 
 
 def zslkit_command(root: Path, out: Path, settings: dict, seed: int, fixed: bool, extra: list[str]) -> list[str]:
@@ -106,16 +99,10 @@ def side(runs: list[dict], which: str) -> str:
 
 
 def compare(args) -> int:
-    data = Path(args.data) if Path(args.data).is_dir() else SHARED / args.data
-    if not (data / "res101.mat").is_file():
-        print(f"parity_cvc: {data}/res101.mat: not found", file=sys.stderr)
+    found = _folds.dataset_and_reference(args.data, args.reference, SHARED, "parity_cvc")
+    if found is None:
         return 2
-    ref_all = json.loads(Path(args.reference).read_text())
-    ref = ref_all["datasets"].get(data.name)
-    if ref is None:
-        print(f"parity_cvc: {args.reference}: no reference runs recorded for {data.name} "
-              f"(recorded: {', '.join(ref_all['datasets'])})", file=sys.stderr)
-        return 2
+    data, ref = found
     settings = {**ref["settings"], **dict(kv.split("=", 1) for kv in args.set)}
     folds = [int(f) for f in args.folds.split(",")] if args.folds else sorted(int(k) for k in ref["runs"])
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -32,6 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _folds  # noqa: E402  (benchmarks/ is not a package)
+
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
 REFERENCE = HERE / "results" / "parity_gan_reference.json"
@@ -39,18 +42,8 @@ KEYS = ("zsl_t1", "gzsl_u", "gzsl_s", "gzsl_h")
 
 
 def fold_root(data: Path, fold: int, tmp: Path) -> Path:
-    """The xlsa17 folder of ``fold``: the dataset itself for fold 0, else links to res101.mat and the fold's split."""
-    if fold == 0:
-        return data
-    split = data / "folds" / f"fold{fold}_att_splits.mat"
-    if not split.is_file():
-        raise SystemExit(f"parity_gan: {split}: no such fold file")
-    out = tmp / f"fold{fold}"
-    out.mkdir(parents=True, exist_ok=True)
-    for name, target in (("res101.mat", data / "res101.mat"), ("att_splits.mat", split)):
-        if not (out / name).exists():
-            (out / name).symlink_to(target)
-    return out
+    """The xlsa17 folder of ``fold`` (see ``_folds.fold_root``)."""
+    return _folds.fold_root(data, fold, tmp, prog="parity_gan")
 
 
 def parse_sets(items: list[str]) -> dict:
@@ -147,16 +140,10 @@ def main(argv=None) -> int:
     ap.add_argument("--reference", default=str(REFERENCE), help="the recorded reference runs (JSON)")
     ap.add_argument("--out", default=None, help="write zslkit's numbers and the side-by-side here (JSON)")
     args = ap.parse_args(argv)
-    data = Path(args.data) if Path(args.data).is_dir() else SHARED / args.data
-    if not (data / "res101.mat").is_file():
-        print(f"parity_gan: {data}/res101.mat: not found", file=sys.stderr)
+    found = _folds.dataset_and_reference(args.data, args.reference, SHARED, "parity_gan")
+    if found is None:
         return 2
-    ref_all = json.loads(Path(args.reference).read_text())
-    ref = ref_all["datasets"].get(data.name)
-    if ref is None:
-        print(f"parity_gan: {args.reference}: no reference runs recorded for {data.name} "
-              f"(recorded: {', '.join(ref_all['datasets'])})", file=sys.stderr)
-        return 2
+    data, ref = found
     runs, nepoch = ref["runs"], ref["nepoch"]
     recorded = sorted({int(k) for folds in runs.values() for k in folds})
     folds = [int(f) for f in args.folds.split(",")] if args.folds else recorded
