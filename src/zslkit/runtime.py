@@ -63,7 +63,7 @@ STREAMS = {
     "cycle-wgan.final_classifier": (1, 5),  # the final classifier's init and batches
     "cycle-wgan.train_fraction": (1, 6),  # which training rows are kept (train_fraction)
     "cycle-wgan.diagnostics": (1, 7),  # the generator diagnostics' synthetic features
-    "protocol.class_splits": (1, 1),  # the extra validation class splits (numpy: default_rng(stream_seed(...)))
+    "protocol.heldout_seen": (1, 1),  # a validation view's held-out samples of its train classes (numpy)
 }
 
 

@@ -20,6 +20,7 @@ groups with a fixed seed (every split has at least 2 validation and 2 train clas
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ import numpy as np
 from zslkit.data.dataset import ZSLDataset
 from zslkit.data.xlsa17 import read_class_list
 from zslkit.errors import DataError
+from zslkit.runtime import stream_seed
 
 SELECTION_MODES = {
     "validation": "hyperparameters and epochs chosen on validation classes (train vs val), then retrained on "
@@ -136,8 +138,6 @@ def validation_view(dataset: ZSLDataset, fraction: float = HELDOUT_FRACTION,
                     tag: str = "") -> ZSLDataset:
     """The ZSL problem made of seen classes only, used to choose epochs and hyperparameters; ``classes``
     (train classes, validation classes) replaces the dataset's own split."""
-    from dataclasses import replace
-
     trainval = dataset.splits["trainval"]
     labels = dataset.labels
     notes = list(dataset.notes)
@@ -160,7 +160,7 @@ def validation_view(dataset: ZSLDataset, fraction: float = HELDOUT_FRACTION,
     if in_train.size == 0 or in_val.size == 0:
         raise DataError(dataset.source, "val", "the validation split leaves no trainval samples for the train or the "
                         "val classes")
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(stream_seed(seed, "protocol.heldout_seen"))
     held = []
     for c in np.unique(labels[in_train]):
         members = in_train[labels[in_train] == c]
