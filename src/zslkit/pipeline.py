@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from zslkit.checkpointing import PHASE_ORDER, ProgressStore, Resumer
+from zslkit.checkpointing import ProgressStore, Resumer
 from zslkit.data.dataset import ZSLDataset
 from zslkit.errors import ConfigError
 from zslkit.methods._epochs import progress_stage
@@ -25,17 +25,15 @@ from zslkit.methods.config import apply_overrides, make_config, validate_config
 from zslkit.protocol.criteria import CRITERIA, resolve_criterion
 from zslkit.protocol.evaluate import TestScores
 from zslkit.protocol.health import health_warnings
-from zslkit.protocol.search import (RACE_MARGIN, VALIDATION_KEYS, Search, best_row, fit_on, mean_rows,
-                                    patience_epochs)
+from zslkit.protocol.search import VALIDATION_KEYS, Search, best_row, fit_on, mean_rows
 from zslkit.protocol.selection import SELECTION_MODES, validation_view, validation_views
 from zslkit.tracking import CallbackList
 
 log = logging.getLogger("zslkit.pipeline")
 
 SETTINGS = ("inductive", "transductive")
-_Resumer = Resumer  # the name before the selection engine moved to zslkit.protocol
-__all__ = ["CRITERIA", "PHASE_ORDER", "RACE_MARGIN", "SETTINGS", "VALIDATION_KEYS", "ProtocolResult", "best_row",
-           "chosen_overrides", "fit_on", "mean_rows", "patience_epochs", "run_protocol", "select_on_validation"]
+__all__ = ["CRITERIA", "SETTINGS", "ProtocolResult", "best_row", "chosen_overrides", "fit_on", "mean_rows", "rebuild",
+           "run_protocol", "select_on_validation"]
 
 
 @dataclass
@@ -151,22 +149,22 @@ class _Run:
         self.best: dict | None = None
         self.val_splits = val_splits
 
-    def search(self, config, stage: str, views: list[ZSLDataset], setting: str, *, oracle: bool = False,
-               keep: bool = False, fixed: bool = False) -> Search:
+    def search(self, config, stage: str, views: list[ZSLDataset], setting: str, *, keep: bool = False) -> Search:
         """The search of one stage: validation (and warm-up) rows tagged, with heads and patience; the oracle's
         untagged, the config's head only; fixed selection the config alone, unmonitored."""
         cls, recipe = self.method_cls, self.method_cls.recipe
-        plain = oracle or fixed
+        fixed = stage == "fixed"
+        plain = fixed or stage == "oracle"
         return Search(cls, config, stage, views, self.criterion, self.make, transductive=setting == "transductive",
                       candidates=[{}] if fixed else list(recipe.search_space(config, self.dataset, setting)),
                       heads=[{}] if plain else (recipe.head_space(config, self.dataset, setting) or [{}]),
-                      tagged=not plain, patience=not plain, keep=keep, monitored=not fixed,
+                      tagged=not plain, keep=keep, monitored=not fixed,
                       kept_state=self.resumer.kept_state() if keep else None, history=self.history,
                       resumer=self.resumer, callbacks=self.callbacks)
 
     def fixed(self, config):  # one candidate, the config as given, fitted without evaluation points
         self.timer.lap("search")
-        search = self.search(config, "fixed", [self.dataset], self.setting, fixed=True)
+        search = self.search(config, "fixed", [self.dataset], self.setting)
         search.run()
         return search.last_model, config, {}, None
 
@@ -207,7 +205,7 @@ class _Run:
         return model, final_cfg, chosen, val_metrics
 
     def oracle(self, config):  # every evaluation point scored on TEST; the best one's state is kept
-        search = self.search(config, "oracle", [self.dataset], self.setting, oracle=True, keep=True)
+        search = self.search(config, "oracle", [self.dataset], self.setting, keep=True)
         self.best = best = search.run()
         self.timer.lap("search")
         chosen = chosen_overrides(self.method_cls, best)
@@ -274,5 +272,3 @@ def rebuild(model: ZSLMethod, dataset: ZSLDataset, fitted_on: ZSLDataset, state:
             "num_train_classes": int(np.unique(fitted_on.labels[fitted_on.splits["trainval"]]).size)}
     return model.restore(state, dims)
 
-
-_rebuild = rebuild  # the name before the selection engine moved

@@ -9,8 +9,8 @@ is data, not code:
 
 * ``views``: validation views (fit and score on validation classes) or ``[dataset]`` (the oracle: test scores);
 * ``heads``: the method's ``head_space`` (validation) or ``[{}]`` (the oracle scores the config's head);
-* ``tagged``: validation rows carry ``stage`` (and the model's ``monitor_extras``), the oracle's rows do not;
-* ``patience``: validation fits stop after ``validation_patience`` without a better point of that fit;
+* ``tagged``: validation rows carry ``stage`` (and the model's ``monitor_extras``), the oracle's rows do not, and
+  validation fits stop after ``validation_patience`` without a better point of that fit;
 * ``keep``: the best point's ``state_dict()`` is kept (the oracle; a method that keeps its validated model);
 * ``monitored``: False for fixed selection, the search of one candidate with no evaluation point (nothing scored,
   nothing chosen: ``run()`` returns None and ``last_model`` is the fitted model).
@@ -164,8 +164,7 @@ class Search:
     transductive: bool = False
     candidates: list[dict] = field(default_factory=lambda: [{}])
     heads: list[dict] = field(default_factory=lambda: [{}])
-    tagged: bool = True
-    patience: bool = True
+    tagged: bool = True  # validation rows: carry `stage` and monitor extras, and fits stop on patience
     keep: bool = False
     monitored: bool = True
     kept_state: dict | None = None
@@ -201,7 +200,7 @@ class Search:
             return
         overrides = self.candidates[i]
         cfg = apply_overrides(self.config, overrides)
-        patience = patience_epochs(self.method_cls, cfg) if self.patience else 0
+        patience = patience_epochs(self.method_cls, cfg) if self.tagged else 0
         where = f" (validation split {s + 1}/{len(self.views)})" if self.multi else ""
         monitor = None
         if self.monitored:
