@@ -52,6 +52,27 @@ def test_a_subclass_overriding_an_old_hook_keeps_it_and_its_super_call(tiny):
     assert set(HOOKS) >= {"search_space", "head_space", "default_config", "follow_budget"}
 
 
+def test_an_overridden_hook_runs_once_called_on_the_class_or_through_the_recipe_or_a_subclass(tiny):
+    extra = {"gamma_exp": 9.0, "lambda_exp": 9.0}
+
+    class Longer(ESZSL):
+        name = "eszsl-longer-test"
+
+        @classmethod
+        def search_space(cls, config, dataset=None, setting="inductive"):
+            return super().search_space(config, dataset, setting) + [extra]  # not idempotent: twice adds two
+
+    class LongerStill(Longer):
+        name = "eszsl-longer-still-test"
+
+    cfg = Longer.default_config(tiny)
+    base = ESZSL.recipe.search_space(cfg, tiny)
+    assert Longer.search_space(cfg, tiny) == base + [extra]  # on the class: the old hook's call
+    assert Longer.recipe.search_space(cfg, tiny) == base + [extra]  # what the selection engine calls
+    assert LongerStill.search_space(cfg, tiny) == base + [extra]  # inherited: wrapped once, not twice
+    assert LongerStill.recipe.search_space(cfg, tiny) == base + [extra]
+
+
 def test_variant_default_is_no_variant_and_preset_names_an_entry(tiny):
     assert CVCZSL.recipe.default_config(tiny, variant="default") == CVCZSL.recipe.default_config(tiny)
     awa1 = find_preset("cvc-zsl", "synthetic-awa1", "inductive")

@@ -142,7 +142,9 @@ class ZSLMethod(BaseEstimator, ABC):
         super().__init_subclass__(**kwargs)
         if not hasattr(cls, "config_class"):
             return
-        recipe = cls.__dict__.get("recipe") or getattr(cls, "recipe", None)
+        recipe = getattr(cls, "recipe", None)
+        if isinstance(recipe, ClassHooks):  # a parent's overrides: recomputed below over the whole MRO, wrapped once
+            recipe = recipe.fallback
         if recipe is None or recipe.config_class is not cls.config_class:
             recipe = Recipe(cls.config_class, cls.preset_method or cls.name)
             recipe.default_criterion, recipe.variants = cls.default_criterion, tuple(cls.variants)

@@ -153,7 +153,7 @@ class ClassHooks(Recipe):
     def __init__(self, method_cls: type, fallback: Recipe, overridden: tuple[str, ...]):
         super().__init__(fallback.config_class, fallback.presets)
         self.default_criterion, self.variants = fallback.default_criterion, fallback.variants
-        self.fallback, self._inside = fallback, set()
+        self.fallback, self.overridden = fallback, tuple(overridden)
         for name in ("names", "user_overrides", "criterion", *HOOKS):
             if name in overridden:
                 setattr(self, name, self._hook(method_cls, name))
@@ -161,19 +161,13 @@ class ClassHooks(Recipe):
                 setattr(self, name, getattr(fallback, name))
 
     def _hook(self, method_cls: type, name: str):
-        def call(*args, **kwargs):
-            self._inside.add(name)
-            try:
-                return getattr(method_cls, name)(*args, **kwargs)
-            finally:
-                self._inside.discard(name)
-        return call
+        return lambda *args, **kwargs: getattr(method_cls, name)(*args, **kwargs)
 
     def below(self, name: str):
-        """What a base-class delegation answers from: inside the class's own override of ``name`` (its ``super()``
-        call) the inherited behaviour (``fallback``'s hook; for ``default_config`` the lookup run on this recipe's
-        hooks, as the old base class did), else this recipe."""
-        if name not in self._inside:
+        """What a base-class delegation of ``name`` answers from. The class overrides ``name``: the delegation is only
+        reached from that override's ``super()`` call, so the inherited behaviour (``fallback``'s hook; for
+        ``default_config`` the lookup run on this recipe's hooks, as the old base class did); else this recipe."""
+        if name not in self.overridden:
             return self
         if name == "default_config":
             return SimpleNamespace(default_config=partial(Recipe.default_config, self))
