@@ -85,6 +85,7 @@ class EpochReporter:
     def __init__(self, model, *, total: int, unit: str, initial: int = 0, desc: str | None = None):
         self.model = model
         self.last_metrics: dict | None = None
+        self.shown: dict = {}  # more values for the bar's postfix (cycle-wgan: the generator's fidelity and spread)
         self._t0 = time.perf_counter()
         self.bar = None
         if model.progress:
@@ -117,7 +118,7 @@ class EpochReporter:
             for key in SHOWN_METRICS:
                 if self.last_metrics and key in self.last_metrics:
                     post[f"val_{key}"] = f"{self.last_metrics[key]:.3f}"
-            self.bar.set_postfix(post, refresh=False)
+            self.bar.set_postfix({**post, **self.shown}, refresh=False)
             self.bar.update(advance)
         met = self.model._call_monitor(context, epoch) if evaluate and context.monitor is not None else None
         if met:

@@ -58,19 +58,6 @@ def evaluation_point(cfg, epoch: int) -> bool:
     return epoch % every == 0 or epoch == cfg.epochs or epoch in cfg.savepoints
 
 
-class _DiagnosedBar:
-    """The progress bar with the last monitored epoch's generator diagnostics added to every postfix."""
-
-    def __init__(self, bar):
-        self.bar, self.shown = bar, {}
-
-    def set_postfix(self, values: dict, refresh: bool = False) -> None:
-        self.bar.set_postfix({**values, **self.shown}, refresh=refresh)
-
-    def __getattr__(self, name):
-        return getattr(self.bar, name)
-
-
 def train_gan(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor, context) -> None:
     """Train ``model``'s G and D from epoch ``model.epochs_trained_ + 1`` to ``config_.epochs`` on features ``X``
     (scaled, on the device), labels ``y`` (rows of ``E``) and class embeddings ``E``."""
@@ -87,8 +74,6 @@ def train_gan(model, X: torch.Tensor, y: torch.Tensor, E: torch.Tensor, context)
     alpha_cols = X.shape[1] if cfg.gp_alpha == "element" else 1
     reporter = EpochReporter(model, total=cfg.epochs, unit="epoch", initial=model.epochs_trained_,
                              desc=f"{cfg.variant} GAN")
-    if reporter.bar is not None:  # seen-class fidelity and spread ratio beside the losses
-        reporter.bar = _DiagnosedBar(reporter.bar)
     try:
         for epoch in range(model.epochs_trained_ + 1, cfg.epochs + 1):
             lr_g = inverse_time_lr(cfg.lr_g, cfg.lr_decay_g, epoch - 1)
@@ -170,9 +155,9 @@ def _end_epoch(model, reporter: EpochReporter, context, epoch: int, m: list[floa
     evaluate = evaluation_point(cfg, epoch)
     # generator diagnostics at the monitored epochs (own seeded noise: the GAN's random stream is untouched)
     diag = {k: v for k, v in model._diagnostics().items() if k != "seen_fidelity_chance"} if evaluate else {}
-    if diag and isinstance(reporter.bar, _DiagnosedBar):
-        reporter.bar.shown = {"fidelity": f"{diag['seen_fidelity']:.3f}",
-                              **({"spread": f"{diag['spread_ratio']:.2f}"} if "spread_ratio" in diag else {})}
+    if diag:  # seen-class fidelity and spread ratio beside the losses in the progress bar
+        reporter.shown = {"fidelity": f"{diag['seen_fidelity']:.3f}",
+                          **({"spread": f"{diag['spread_ratio']:.2f}"} if "spread_ratio" in diag else {})}
     reporter.end_epoch(context, stage="gan", epoch=epoch, loss=m[0], lr=lr_g,
                        evaluate=evaluate, on_diverge=on_diverge, **diag,
                        watch={"wasserstein": m[1], "gp": m[2], "g_loss": m[5]}, cycle=m[3], cls=m[4],
