@@ -98,20 +98,6 @@ def _state_hash(obj, h) -> None:
         h.update(f"V{obj!r}".encode())
 
 
-def _commit(where: str) -> str:
-    """The checkout's commit (``+changes`` when its tracked files differ from it), or "unknown"."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "-C", where, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+changes" if dirty else "")
-
-
 def run(path: str, only: list[str]) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     warnings.filterwarnings("ignore")
@@ -121,9 +107,10 @@ def run(path: str, only: list[str]) -> int:
     import zslkit
     from zslkit.data.synthetic import make_synthetic
     from zslkit.experiment import RunSpec, execute
+    from zslkit.runs import git_commit
 
     ds = make_synthetic("synthetic-tiny", 0, difficulty=0.5)
-    out = {"zslkit": zslkit.__file__, "commit": _commit(os.path.dirname(zslkit.__file__)), "runs": {}}
+    out = {"zslkit": zslkit.__file__, "commit": git_commit() or "unknown", "runs": {}}
     chosen = {n: r for n, r in RUNS.items() if not only or any(o in n for o in only)}
     with tempfile.TemporaryDirectory(prefix="refactor_check_") as tmp:
         for name, (method, setting, selection, overrides, splits) in chosen.items():
