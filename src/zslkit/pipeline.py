@@ -25,7 +25,7 @@ from zslkit.methods.config import apply_overrides, make_config, validate_config
 from zslkit.protocol.criteria import CRITERIA, resolve_criterion
 from zslkit.protocol.evaluate import TestScores
 from zslkit.protocol.health import health_warnings
-from zslkit.protocol.search import VALIDATION_KEYS, Search, best_row, fit_on, mean_rows
+from zslkit.protocol.search import VALIDATION_KEYS, Search, best_row, build_search, fit_on, mean_rows
 from zslkit.protocol.selection import SELECTION_MODES, validation_view, validation_views
 from zslkit.tracking import CallbackList
 
@@ -63,13 +63,10 @@ def select_on_validation(method_cls: type[ZSLMethod], dataset: ZSLDataset, confi
     (see ``zslkit.protocol.search``); ``kept`` is ignored with several views (the final model is then retrained)."""
     views = views or [validation_view(dataset)]
     keep = kept is not None and len(views) == 1
-    search = Search(method_cls, config, stage, views, criterion, make or (lambda cfg: method_cls(cfg)),
-                    transductive=setting == "transductive",
-                    candidates=list(method_cls.recipe.search_space(config, dataset, setting)),
-                    heads=method_cls.recipe.head_space(config, dataset, setting) or [{}],
-                    keep=keep, kept_state=kept.get("state") if keep else None,
-                    history=[] if history is None else history, resumer=resumer or Resumer(None),
-                    callbacks=CallbackList(callbacks))
+    search = build_search(method_cls, config, stage, views, criterion, make or (lambda cfg: method_cls(cfg)),
+                          dataset, setting, keep=keep, kept_state=kept.get("state") if keep else None,
+                          history=[] if history is None else history, resumer=resumer or Resumer(None),
+                          callbacks=CallbackList(callbacks))
     best = search.run()
     if keep:
         kept["state"] = search.kept_state
@@ -150,17 +147,10 @@ class _Run:
         self.val_splits = val_splits
 
     def search(self, config, stage: str, views: list[ZSLDataset], setting: str, *, keep: bool = False) -> Search:
-        """The search of one stage: validation (and warm-up) rows tagged, with heads and patience; the oracle's
-        untagged, the config's head only; fixed selection the config alone, unmonitored."""
-        cls, recipe = self.method_cls, self.method_cls.recipe
-        fixed = stage == "fixed"
-        plain = fixed or stage == "oracle"
-        return Search(cls, config, stage, views, self.criterion, self.make, transductive=setting == "transductive",
-                      candidates=[{}] if fixed else list(recipe.search_space(config, self.dataset, setting)),
-                      heads=[{}] if plain else (recipe.head_space(config, self.dataset, setting) or [{}]),
-                      tagged=not plain, keep=keep, monitored=not fixed,
-                      kept_state=self.resumer.kept_state() if keep else None, history=self.history,
-                      resumer=self.resumer, callbacks=self.callbacks)
+        """The search of one stage (:func:`zslkit.protocol.search.build_search`) over this run's history."""
+        return build_search(self.method_cls, config, stage, views, self.criterion, self.make, self.dataset, setting,
+                            keep=keep, kept_state=self.resumer.kept_state() if keep else None, history=self.history,
+                            resumer=self.resumer, callbacks=self.callbacks)
 
     def fixed(self, config):  # one candidate, the config as given, fitted without evaluation points
         self.timer.lap("search")

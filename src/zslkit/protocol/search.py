@@ -299,3 +299,18 @@ class Search:
         why = ([] if self.candidates else ["an empty search space"]) + empty_settings(self.config)
         return (f"method {name!r} never reported a validation point; nothing to select"
                 + (f" (nothing to train or try: {', '.join(why)})" if why else ""))
+
+
+def build_search(method_cls, config, stage: str, views: list[ZSLDataset], criterion: str, make, dataset: ZSLDataset,
+                 setting: str, **state) -> Search:
+    """The search of one stage, the one builder of every selection: validation (and warm-up) rows tagged, with the
+    recipe's search space and heads and patience; the oracle's untagged, the config's head only; fixed selection
+    the config alone, unmonitored. ``state``: Search's ``keep``, ``kept_state``, ``history``, ``resumer``,
+    ``callbacks``."""
+    recipe = method_cls.recipe
+    fixed = stage == "fixed"
+    plain = fixed or stage == "oracle"
+    return Search(method_cls, config, stage, views, criterion, make, transductive=setting == "transductive",
+                  candidates=[{}] if fixed else list(recipe.search_space(config, dataset, setting)),
+                  heads=[{}] if plain else (recipe.head_space(config, dataset, setting) or [{}]),
+                  tagged=not plain, monitored=not fixed, **state)
