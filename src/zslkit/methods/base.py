@@ -43,7 +43,7 @@ from zslkit.methods.recipe import HOOKS, ClassHooks, Recipe
 from zslkit.methods.registry import get_method
 from zslkit.protocol.metrics import per_class_accuracy
 from zslkit.runs import atomic_torch_save
-from zslkit.runtime import resolve_device
+from zslkit.runtime import flush_denormals, resolve_device
 
 # monitor(epoch, model) is called by ``fit`` at every evaluation point (every ``eval_every`` epochs and
 # after the last epoch). It returns the metrics it computed (shown in progress bars) or None.
@@ -230,7 +230,8 @@ class ZSLMethod(BaseEstimator, ABC):
         self.num_train_classes_ = E.shape[0]
         self.n_features_in_ = Xc.shape[1]
         context = FitContext(monitor=monitor, checkpoint=checkpoint, resume_state=resume_state)
-        self._fit(Xc, yc, E, unlabeled=U, unlabeled_embeddings=EU, context=context)
+        with flush_denormals():  # subnormal floats slow CPU training steps several times (runtime.flush_denormals)
+            self._fit(Xc, yc, E, unlabeled=U, unlabeled_embeddings=EU, context=context)
         self.fitted_ = True
         return self
 
