@@ -67,7 +67,7 @@ def test_epoch_of_a_model_without_snapshots_is_a_usage_error(tmp_path, capsys):
                  "--no-progress", "--device", "cpu"]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(out), "--epoch", "3"]) == 2
-    assert "keeps no generator snapshots" in capsys.readouterr().err
+    assert "keeps no snapshots" in capsys.readouterr().err
 
 
 def test_reuse_and_skip_stages(run_dir, tmp_path, capsys):

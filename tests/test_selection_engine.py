@@ -3,6 +3,7 @@ scored without changing the model's config, one rebuild path, and the refactor c
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from zslkit.data.synthetic import make_synthetic
 from zslkit.errors import ConfigError
+from zslkit.experiment import RunSpec, recipe_criterion
 from zslkit.methods import ZSLMethod
 from zslkit.methods.eszsl import ESZSL
 from zslkit.pipeline import rebuild, run_protocol, select_on_validation
@@ -41,21 +43,23 @@ def test_the_criterion_is_resolved_in_one_place():
     assert resolve_criterion(ESZSL) == "gzsl_cs_h"  # the method's default
     assert resolve_criterion(ESZSL, "zsl_t1") == "zsl_t1"
 
-    class Recipe:  # what a recipe may say a config implies (cycle-WGAN: its checkpoint metric)
-        default_criterion = "gzsl_cs_h"
-
-        @staticmethod
-        def criterion(config, selection, criterion):
-            return criterion or config["metric"]
-
-    WithRecipe = SimpleNamespace(recipe=Recipe(), default_criterion="gzsl_cs_h")  # what is read of a method
-
-    assert resolve_criterion(WithRecipe, None, {"metric": "zsl_t1"}, "validation") == "zsl_t1"
-    assert resolve_criterion(WithRecipe, "gzsl_h", {"metric": "zsl_t1"}) == "gzsl_h"
-    assert resolve_criterion(WithRecipe, None, {"metric": ""}) == "gzsl_cs_h"
-    assert resolve_criterion(WithRecipe) == "gzsl_cs_h"  # no config: the recipe is not asked
     with pytest.raises(ConfigError, match="unknown selection criterion 'acc'"):
         resolve_criterion(ESZSL, "acc")
+
+
+def test_what_a_config_implies_is_the_recipes_criterion_hook():
+    class Recipe:  # what a recipe may say a config implies (cycle-WGAN: its checkpoint metric)
+        @staticmethod
+        def criterion(config, selection, criterion):
+            return criterion or config["metric"] or None
+
+    WithRecipe = SimpleNamespace(recipe=Recipe(), default_criterion="gzsl_cs_h")  # what is read of a method
+    spec = RunSpec(method="eszsl", dataset="synthetic-tiny", selection="validation")
+    assert recipe_criterion(WithRecipe, spec, {"metric": "zsl_t1"}).criterion == "zsl_t1"
+    given = dataclasses.replace(spec, criterion="gzsl_h")
+    assert recipe_criterion(WithRecipe, given, {"metric": "zsl_t1"}) is given  # unchanged: the same spec
+    assert recipe_criterion(WithRecipe, spec, {"metric": ""}).criterion is None  # the default comes later:
+    assert resolve_criterion(WithRecipe, None) == "gzsl_cs_h"
 
 
 class _Heads(ESZSL):

@@ -95,6 +95,8 @@ STREAMS = {
     "cycle-wgan.train_fraction": (1, 6),  # which training rows are kept (train_fraction)
     "cycle-wgan.diagnostics": (1, 7),  # the generator diagnostics' synthetic features
     "protocol.heldout_seen": (1, 1),  # a validation view's held-out samples of its train classes (numpy)
+    "protocol.validation_classes": (1, 0),  # derived validation classes and the extra class splits (numpy; seeded
+    # by the split seed, a constant of the protocol, not by the run's seed)
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zslkit.cli import bounded
-from zslkit.cli.synthesize_cmd import use_epoch
+from zslkit.cli.synthesize_cmd import snapshot_methods, use_epoch
 from zslkit.cli.train_cmd import format_metrics
 from zslkit.data.catalog import open_dataset
 from zslkit.errors import ConfigError, DataError
@@ -33,8 +33,8 @@ def add_parser(sub) -> None:
                         "split sizes); without it that is an error")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--epoch", type=bounded(int, min=1), metavar="E",
-                   help="score the generator kept at GAN epoch E (cycle-wgan --savepoints) instead of the final one; "
-                        "writes RUN_DIR/evaluation-epochE.json")
+                   help=f"score the model snapshot kept at epoch E instead of the final one ({snapshot_methods()}); "
+                        f"writes RUN_DIR/evaluation-epochE.json")
     p.set_defaults(func=run)
 
 

@@ -28,6 +28,7 @@ from zslkit.data.layouts import refuse_overwrite
 from zslkit.data.matio import file_sha256
 from zslkit.errors import ConfigError, DataError, RunDirError
 from zslkit.methods.base import ZSLMethod
+from zslkit.methods.registry import available_methods, get_method
 from zslkit.runs import atomic_write_bytes, now_iso
 
 FORMATS = {".npz": "npz", ".h5": "h5", ".hdf5": "h5"}
@@ -50,17 +51,24 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--domain", default="unseen", help="the /info/domain string of the .h5 output (default unseen)")
     p.add_argument("--epoch", type=bounded(int, min=1), metavar="E",
-                   help="synthesise with the generator kept at GAN epoch E (zslkit train --savepoints) instead of the "
-                        "final one")
+                   help=f"synthesise with the model snapshot kept at epoch E instead of the final one "
+                        f"({snapshot_methods()})")
     p.set_defaults(func=_run)
 
 
+def snapshot_methods() -> str:
+    """Which runs keep snapshots, asked of the installed methods (``snapshot_option``), for --epoch's help."""
+    kept = [f"{name} runs trained with {get_method(name).snapshot_option}" for name in available_methods()
+            if get_method(name).snapshot_option]
+    return " or ".join(kept) + " keep them" if kept else "no installed method keeps them"
+
+
 def use_epoch(model, epoch: int, run_dir: Path) -> None:
-    """Switch ``model`` to its generator of GAN epoch ``epoch`` (``--epoch``); a ConfigError (usage) names the run
+    """Switch ``model`` to its snapshot of epoch ``epoch`` (``--epoch``); a ConfigError (usage) names the run
     directory and the epochs it keeps."""
-    if not hasattr(model, "use_snapshot"):
-        raise ConfigError(f"--epoch {epoch}: the {model.name} model in {run_dir} keeps no generator snapshots "
-                          f"(cycle-wgan runs trained with --savepoints do)")
+    if not model.snapshot_option:
+        raise ConfigError(f"--epoch {epoch}: the {model.name} model in {run_dir} keeps no snapshots "
+                          f"({snapshot_methods()})")
     try:
         model.use_snapshot(epoch)
     except ConfigError as exc:

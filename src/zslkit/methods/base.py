@@ -135,6 +135,9 @@ class ZSLMethod(BaseEstimator, ABC):
     variants: ClassVar[tuple[str, ...]] = ()
     # the method's own ``zslkit train`` options (zslkit.methods.options.TrainOption), e.g. cycle-wgan's --savepoints
     train_options: ClassVar[tuple] = ()
+    # the train option that keeps per-epoch model snapshots, which ``use_snapshot(epoch)`` switches to (zslkit
+    # evaluate / synthesize --epoch); None: the method keeps none
+    snapshot_option: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs):
         """Give ``cls`` a recipe: its own, the inherited one, or the base recipe on its config class; a subclass
@@ -286,11 +289,12 @@ class ZSLMethod(BaseEstimator, ABC):
             if seen_labels.max() >= self.num_train_classes_ or seen_labels.min() < -1:
                 raise DataError(None, "seen_labels", f"entries must be -1 (new class) or a training label "
                                 f"0..{self.num_train_classes_ - 1}")
-        if not head:
-            return self._build_classifier(E, seen_labels)
-        if "head" not in inspect.signature(self._build_classifier).parameters:
+        if head and "head" not in inspect.signature(self._build_classifier).parameters:
             raise ConfigError(f"{self.name} has no head settings (got {head}); its head_space is [{{}}]")
-        return self._build_classifier(E, seen_labels, head=dict(head))
+        with flush_denormals():  # building may train (cycle-wgan's softmax on synthetic features)
+            if not head:
+                return self._build_classifier(E, seen_labels)
+            return self._build_classifier(E, seen_labels, head=dict(head))
 
     def decision_function(self, X, candidate_embeddings, seen_labels=None) -> np.ndarray:
         clf = self.build_classifier(candidate_embeddings, seen_labels)

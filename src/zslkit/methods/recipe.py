@@ -52,7 +52,10 @@ class Recipe:
         """The preset entry a run uses: ``preset`` (an entry's name) if given, else the first of
         ``preset_names(dataset)`` and then the ``default`` entry, tried for each of ``preset_variants(variant)``;
         None: no entry (the rules on the data apply)."""
-        variant = self._check_variant(variant)
+        return self._lookup(dataset, setting, self._check_variant(variant), preset)
+
+    def _lookup(self, dataset, setting: str, variant: str | None, preset: str | None) -> Preset | None:
+        """:meth:`preset_for` for a ``variant`` already checked."""
         names = [preset] if preset else [*self.preset_names(dataset), DEFAULT]  # "default" serves every dataset
         for name in names:
             for v in self.preset_variants(variant):
@@ -70,7 +73,7 @@ class Recipe:
         """The hyperparameters for ``dataset`` (a ZSLDataset): its preset (for ``variant``; or the entry named
         ``preset``) if one exists, else ``scaled_config``, the rules on the data's size. The one preset lookup."""
         variant = self._check_variant(variant)
-        p = self.preset_for(dataset, setting, variant, preset)
+        p = self._lookup(dataset, setting, variant, preset)
         if p is not None:
             return self.from_preset(p, variant)
         if variant is not None and variant not in self.variants:

@@ -1,6 +1,6 @@
 """Selection criteria: the one table of what selection can maximise (cycle-WGAN's checkpoint metrics are
 ``("", *CRITERIA)``), the one comparison rule, and the one place that resolves a run's criterion (run_protocol,
-sweep plans and trials): what the method's recipe says the config implies, else the method's default.
+sweep plans and trials): the given one, else the method's default.
 
 No heavy imports: methods' config modules import the table.
 """
@@ -39,12 +39,8 @@ def check_criterion(criterion: str) -> str:
     return criterion
 
 
-def resolve_criterion(method_cls, criterion: str | None = None, config=None, selection: str | None = None) -> str:
-    """The criterion a run selects by: ``criterion`` if given, else the method's ``default_criterion``. With
-    ``config``, the method's recipe may say what the config implies first (``recipe.criterion(config, selection,
-    criterion)``; cycle-WGAN: its ``checkpoint_metric``, which must agree with a given criterion and needs a
-    selection that chooses). An unknown name is a ConfigError."""
-    recipe = getattr(method_cls, "recipe", None)
-    if config is not None and callable(getattr(recipe, "criterion", None)):
-        criterion = recipe.criterion(config, selection, criterion)
+def resolve_criterion(method_cls, criterion: str | None = None) -> str:
+    """The criterion a run selects by: ``criterion`` if given, else the method's ``default_criterion``; an unknown
+    name is a ConfigError. (What a config implies, e.g. cycle-WGAN's ``checkpoint_metric``, is the recipe's
+    ``criterion`` hook, applied to the run spec by ``experiment.recipe_criterion`` before this.)"""
     return check_criterion(criterion or method_cls.default_criterion)

@@ -133,13 +133,16 @@ def score_point(model, view: ZSLDataset, head: dict) -> dict:
     return scores.metrics(scores.best_gamma())
 
 
-def monitor_extras(model, view: ZSLDataset) -> dict:
-    """What the model adds to a validation row (cycle-WGAN: its generator diagnostics); ``view`` is handed to a
-    ``monitor_extras(view)`` that takes it (e.g. fidelity on the validation classes)."""
-    extras = getattr(model, "monitor_extras", None)
+def extras_reader(model_cls: type):
+    """``read(model, view) -> dict``: what a model of ``model_cls`` adds to a validation row (cycle-WGAN: its
+    generator diagnostics), through its ``monitor_extras()`` or ``monitor_extras(view)`` (e.g. fidelity on the
+    validation classes); ``{}`` for a class without one. The signature is read once, here, not at every point."""
+    extras = getattr(model_cls, "monitor_extras", None)
     if extras is None:
-        return {}
-    return extras(view) if inspect.signature(extras).parameters else extras()
+        return lambda model, view: {}
+    if len(inspect.signature(extras).parameters) > 1:  # (self, view)
+        return lambda model, view: model.monitor_extras(view)
+    return lambda model, view: model.monitor_extras()
 
 
 class StopFit(Exception):
@@ -202,12 +205,13 @@ class Search:
         cfg = apply_overrides(self.config, overrides)
         patience = patience_epochs(self.method_cls, cfg) if self.tagged else 0
         where = f" (validation split {s + 1}/{len(self.views)})" if self.multi else ""
+        model = self.make(cfg)
         monitor = None
         if self.monitored:
             log.info("%s candidate %d%s: %s", self.stage, i, where, overrides or "(preset)")
-            monitor = self.monitor(i, overrides, view, s if self.multi else None, patience, self.reached(s, i))
+            monitor = self.monitor(i, overrides, view, s if self.multi else None, patience, self.reached(s, i),
+                                   extras_reader(type(model)) if self.tagged else None)
         extra = (lambda: {"best_state": self.kept_state}) if self.keep else None
-        model = self.make(cfg)
         try:
             with progress_stage(self.label(s, i)):
                 fit_on(model, view, self.transductive, monitor,
@@ -217,12 +221,14 @@ class Search:
                      stop.epoch, patience)
         self.last_model = model
 
-    def monitor(self, i: int, overrides: dict, view: ZSLDataset, split: int | None, patience: int, reached: int):
-        """The monitor of one fit: a row per head at every evaluation point, the best point, patience."""
+    def monitor(self, i: int, overrides: dict, view: ZSLDataset, split: int | None, patience: int, reached: int,
+                read_extras=None):
+        """The monitor of one fit: a row per head at every evaluation point (with ``read_extras(model, view)``, see
+        :func:`extras_reader`), the best point, patience."""
 
         def monitor(epoch, m):
             shown = None
-            extras = monitor_extras(m, view) if self.tagged else {}
+            extras = read_extras(m, view) if read_extras else {}
             for h, head in enumerate(self.heads):
                 met = score_point(m, view, head)
                 row = self.row(i, {**overrides, **head}, int(epoch), met, extras, split)

@@ -97,7 +97,8 @@ def class_splits(dataset: ZSLDataset, k: int | None = None,
     splits = [(np.setdiff1d(seen, first), first, how)]
     if k == 1:
         return splits
-    rest = np.random.default_rng(seed).permutation(np.setdiff1d(seen, first))
+    rng = np.random.default_rng(stream_seed(seed, "protocol.validation_classes"))
+    rest = rng.permutation(np.setdiff1d(seen, first))
     groups = [g for g in np.array_split(rest, k - 1) if g.size]
     if seen.size - max(g.size for g in groups) < MIN_SPLIT_CLASSES or min(g.size for g in groups) < \
             min(MIN_SPLIT_CLASSES, first.size):
@@ -117,7 +118,7 @@ def derive_validation_classes(dataset: ZSLDataset, fraction: float = HELDOUT_FRA
     if seen.size < 3:
         raise DataError(dataset.source, "trainval", f"only {seen.size} seen classes: validation selection needs at "
                         "least 3 (2 to train, 1 to validate); use --selection fixed")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(stream_seed(seed, "protocol.validation_classes"))
     n_val = max(1, int(round(fraction * seen.size)))
     val = np.sort(rng.choice(seen, n_val, replace=False))
     return np.setdiff1d(seen, val), val

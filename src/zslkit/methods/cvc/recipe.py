@@ -75,58 +75,42 @@ def balanced_topk(dataset=None) -> int:
     return max(5, n // (3 * k))
 
 
-def search_space(config: CVCConfig, setting: str = "inductive") -> list[dict]:
-    """Epochs are always selected; ``lr_grid`` (if set) adds learning rates (of the current stage)."""
-    key = "trans_lr" if setting == "transductive" else "lr"
-    return [{key: float(v)} for v in config.lr_grid] or [{}]
-
-
-def warmup_config(config: CVCConfig) -> CVCConfig:
-    """The inductive configuration whose validation selection chooses a transductive run's warm-up (the
-    reference self-trains from its best inductive model): ``inductive_epochs`` as the budget."""
-    return replace(config, epochs=config.inductive_epochs, gzsl_seen_classifiers="generated")
-
-
-def with_warmup(config: CVCConfig, chosen: dict) -> CVCConfig:
-    """``config`` (transductive) starting from the warm-up chosen on validation (its epochs and lr)."""
-    return replace(config, inductive_epochs=int(chosen.get("epochs", config.inductive_epochs)),
-                   lr=float(chosen.get("lr", config.lr)))
-
-
-def follow_budget(base: CVCConfig, config: CVCConfig, setting: str = "inductive") -> CVCConfig:
-    """StepLR periods keep their share of a training length the user changed (``--epochs``): e.g. the default's
-    halving every third of the epochs stays every third, instead of decaying the rate to nothing in a longer
-    run. A step size the user set explicitly is kept."""
-    pairs = [("epochs", "step_size")] if setting == "inductive" else [("inductive_epochs", "step_size"),
-                                                                      ("epochs", "trans_step_size")]
-    for length, step in pairs:
-        old, new = getattr(base, length), getattr(config, length)
-        if new != old and old > 0 and getattr(config, step) == getattr(base, step):
-            scaled = max(1, round(getattr(base, step) * new / old))
-            log.info("%s changed %d -> %d: %s rescaled %d -> %d", length, old, new, step, getattr(base, step), scaled)
-            config = replace(config, **{step: scaled})
-    return config
-
-
 class CVCRecipe(Recipe):
-    """CVC-ZSL's recipe (the functions above); presets from presets/cvc_zsl.yaml."""
+    """CVC-ZSL's recipe: the rules on the data (:func:`scaled_defaults`) and the hooks below; presets (e.g. the
+    "reference" variant, the full 1000 x 1000 protocol) from presets/cvc_zsl.yaml."""
 
     def scaled_config(self, dataset=None, setting: str = "inductive", variant: str | None = None) -> CVCConfig:
-        """Rules on the data for datasets without a preset (:func:`scaled_defaults`); presets (e.g. the
-        "reference" variant, the full 1000 x 1000 protocol) come from presets/cvc_zsl.yaml."""
         return scaled_defaults(dataset, setting)
 
     def search_space(self, config, dataset=None, setting: str = "inductive") -> list[dict]:
-        return search_space(config, setting)
+        """Epochs are always selected; ``lr_grid`` (if set) adds learning rates (of the current stage)."""
+        key = "trans_lr" if setting == "transductive" else "lr"
+        return [{key: float(v)} for v in config.lr_grid] or [{}]
 
-    def warmup_config(self, config):
-        return warmup_config(config)
+    def warmup_config(self, config: CVCConfig) -> CVCConfig:
+        """The inductive configuration whose validation selection chooses a transductive run's warm-up (the
+        reference self-trains from its best inductive model): ``inductive_epochs`` as the budget."""
+        return replace(config, epochs=config.inductive_epochs, gzsl_seen_classifiers="generated")
 
-    def with_warmup(self, config, chosen: dict):
-        return with_warmup(config, chosen)
+    def with_warmup(self, config: CVCConfig, chosen: dict) -> CVCConfig:
+        """``config`` (transductive) starting from the warm-up chosen on validation (its epochs and lr)."""
+        return replace(config, inductive_epochs=int(chosen.get("epochs", config.inductive_epochs)),
+                       lr=float(chosen.get("lr", config.lr)))
 
-    def follow_budget(self, base, config, setting: str = "inductive"):
-        return follow_budget(base, config, setting)
+    def follow_budget(self, base: CVCConfig, config: CVCConfig, setting: str = "inductive") -> CVCConfig:
+        """StepLR periods keep their share of a training length the user changed (``--epochs``): e.g. the
+        default's halving every third of the epochs stays every third, instead of decaying the rate to nothing in a
+        longer run. A step size the user set explicitly is kept."""
+        pairs = [("epochs", "step_size")] if setting == "inductive" else [("inductive_epochs", "step_size"),
+                                                                          ("epochs", "trans_step_size")]
+        for length, step in pairs:
+            old, new = getattr(base, length), getattr(config, length)
+            if new != old and old > 0 and getattr(config, step) == getattr(base, step):
+                scaled = max(1, round(getattr(base, step) * new / old))
+                log.info("%s changed %d -> %d: %s rescaled %d -> %d", length, old, new, step, getattr(base, step),
+                         scaled)
+                config = replace(config, **{step: scaled})
+        return config
 
     def user_overrides(self, config, overrides: dict) -> dict:
         """Episode sizes the user asked for explicitly (``ways``, ``shots``) are never clipped to the data silently

@@ -47,6 +47,7 @@ class CycleWGAN(ZSLMethod):
     keeps_validated_model = False
     recipe = RECIPE  # presets, variants, defaults for other data, the head search (cyclewgan/recipe.py)
     train_options = TRAIN_OPTIONS  # zslkit train --savepoints, --reuse-stage, ... (cyclewgan/options.py)
+    snapshot_option = "--savepoints"  # the GAN's generator kept at those epochs (use_snapshot)
     description = ("cycle-WGAN (Felix et al., ECCV 2018) with the f-CLSWGAN baseline (Xian et al., CVPR 2018): "
                    "conditional WGAN-GP feature generator + softmax on synthetic features")
 
