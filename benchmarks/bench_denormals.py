@@ -39,7 +39,7 @@ def fit_once(ds, flush: bool, args) -> dict:
     if not flush:
         base.flush_denormals = lambda enabled=True: contextlib.nullcontext()
     try:
-        model = get_method("cvc-zsl")(lr=args.lr, epochs=args.epochs, episodes=100, ways=32, shots=4,
+        model = get_method("cvc-zsl")(lr=args.lr, epochs=args.epochs, episodes=args.episodes, ways=32, shots=4,
                                       step_size=args.step_size, weight_decay=1e-4, episode_overflow="clip",
                                       seed=0, device="cpu")
         started = time.perf_counter()
@@ -56,15 +56,16 @@ def fit_once(ds, flush: bool, args) -> dict:
     return {"flush": flush, "wall_s": round(wall, 2), "epoch_s": times, "zsl_t1": float(t1), "gzsl_h": float(g.h)}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/icons")
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--episodes", type=int, default=100, help="episodes per epoch")
     ap.add_argument("--step-size", type=int, default=12)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     ds = open_dataset(args.data)
     print(f"subnormal floats: cvc-zsl on {ds.name} ({'SYNTHETIC' if ds.synthetic else 'real'} data), "
@@ -80,7 +81,7 @@ def main() -> None:
     print(f"ratio (flushed / not): {rows[0]['wall_s'] / rows[1]['wall_s']:.3f}; same T1 and H: "
           f"{(rows[0]['zsl_t1'], rows[0]['gzsl_h']) == (rows[1]['zsl_t1'], rows[1]['gzsl_h'])}")
     write_result({"data": args.data, "dataset": ds.name, "synthetic": ds.synthetic, "threads": args.threads,
-                  "seed": 0, "epochs": args.epochs, "step_size": args.step_size, "lr": args.lr, "runs": rows},
+                  "seed": 0, "epochs": args.epochs, "episodes": args.episodes, "step_size": args.step_size, "lr": args.lr, "runs": rows},
                  args.out, f"denormals_{ds.name}.json")
 
 

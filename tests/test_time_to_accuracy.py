@@ -1,4 +1,4 @@
-"""benchmarks/time_to_accuracy.py and profile_cvc.py --data: both sides run, the JSON holds what the README cites.
+"""benchmarks/time_to_accuracy.py, profile_cvc.py --data and bench_denormals.py: both sides run, the JSON holds what the README cites.
 
 Tiny budgets on synthetic-tiny; no timing asserts (speed is measured in benchmarks/, never in tests)."""
 
@@ -72,3 +72,18 @@ def test_profile_of_the_protocol_parts(tmp_path):
     assert p["validation_view"]["epochs_timed"] == 1 and p["validation_point_s"] > 0
     cand = p["run"]["candidates"]["validation/c0 {}"]
     assert cand["epochs"] == 2 and cand["best_validation_h"] == 0.45 and p["run"]["final_fit_epochs"] == 2
+
+
+def test_bench_denormals_runs_both_ways_and_restores_the_setting(tmp_path, capsys):
+    from zslkit.runtime import flushing_denormals
+
+    bench = _load("bench_denormals")
+    out = tmp_path / "d.json"
+    bench.main(["--data", "synthetic-tiny", "--epochs", "3", "--episodes", "2", "--step-size", "2", "--out", str(out)])
+    r = json.loads(out.read_text())
+    flushed, plain = r["runs"]
+    assert (flushed["flush"], plain["flush"]) == (True, False) and r["synthetic"] is True
+    assert len(flushed["epoch_s"]) == len(plain["epoch_s"]) == 3
+    assert (flushed["zsl_t1"], flushed["gzsl_h"]) == (plain["zsl_t1"], plain["gzsl_h"])  # tiny data: no subnormals
+    assert not flushing_denormals()  # the unflushed run's patch and the fit's context are both undone
+    assert "same T1 and H: True" in capsys.readouterr().out
